@@ -1,0 +1,37 @@
+//! The event model: what goes into an inbox and how each event's JSON looks.
+//!
+//! Payloads are built here, once, by the writer inside its transaction; every transport sends
+//! the stored JSON as it is.
+
+use serde_json::{json, Value};
+
+use crate::store::{ConversationRow, MessageRow};
+use crate::views::{ConversationView, MessageView};
+
+/// The kinds of stored events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    MessageCreated,
+    ConversationCreated,
+    ConversationRead,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::MessageCreated => "message.created",
+            EventType::ConversationCreated => "conversation.created",
+            EventType::ConversationRead => "conversation.read",
+        }
+    }
+}
+
+/// `message.created`: the message exactly as the history endpoint shows it.
+pub fn message_payload(message: &MessageRow) -> Value {
+    json!({ "message": MessageView::from(message) })
+}
+
+/// `conversation.created`: both parties, so each recipient renders its own side.
+pub fn conversation_payload(conversation: &ConversationRow) -> Value {
+    json!({ "conversation": ConversationView::neutral(conversation, chrono::Utc::now()) })
+}

@@ -1,0 +1,205 @@
+//! The HTTP API: one router per resource, merged here with the shared layers (request ids,
+//! tracing with redacted query strings, CORS, body limits, metrics) and one `ApiContext`.
+
+/// The one error type and its JSON shape.
+pub mod error;
+/// Identity, JSON bodies, queries and paths with our errors.
+mod extractor;
+
+mod admin;
+mod companies;
+mod conversations;
+mod customers;
+mod operators;
+mod ops;
+
+use std::{path::PathBuf, sync::Arc, time::Instant};
+
+use axum::{
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{header, HeaderName, HeaderValue, Method},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    Router,
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceBuilder;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    services::ServeDir,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{
+    auth::TokenSigner,
+    config::{Config, Secret},
+    store::Store,
+};
+
+pub use error::{Error, Result};
+
+/// Everything a handler needs, cloned cheaply into each request. One context instead of one
+/// extractor per dependency keeps handler signatures short and the wiring in one place.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub tokens: TokenSigner,
+    pub admin_token: Arc<Secret>,
+    pub metrics: PrometheusHandle,
+    /// Where the web client's files are served from.
+    pub static_dir: Arc<PathBuf>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard", description = "Customer-to-company messaging API."),
+    tags(
+        (name = "customers"), (name = "operators"), (name = "companies"),
+        (name = "conversations"), (name = "admin"), (name = "ops")
+    )
+)]
+struct ApiDoc;
+
+/// The whole application as one `Router`, ready to serve.
+pub fn api_router(ctx: ApiContext) -> Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(customers::router())
+        .merge(operators::router())
+        .merge(companies::router())
+        .merge(conversations::router())
+        .merge(admin::router())
+        .merge(ops::router())
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    let static_files = ServeDir::new(ctx.static_dir.as_path())
+        .append_index_html_on_directories(true)
+        .not_found_service(axum::routing::any(not_found).with_state(ctx.clone()));
+    let request_id = HeaderName::from_static("x-request-id");
+
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
+        )
+        .fallback_service(static_files)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .option_layer(cors_layer(&ctx.config.cors_origins))
+                .layer(DefaultBodyLimit::max(ctx.config.max_body_bytes))
+                .layer(middleware::from_fn(track_metrics)),
+        )
+        .with_state(ctx)
+}
+
+/// The span every request is logged in. The query string is logged with `access_token`
+/// redacted: tokens in URLs are unavoidable for EventSource and JSONP, logging them is not.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        query = %redact_query(request.uri().query()),
+        request_id = %request_id,
+    )
+}
+
+/// The query string with the value of every secret-bearing parameter replaced.
+pub fn redact_query(query: Option<&str>) -> String {
+    let Some(query) = query else {
+        return String::new();
+    };
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _))
+                if key.eq_ignore_ascii_case("access_token")
+                    || key.eq_ignore_ascii_case("token") =>
+            {
+                format!("{key}=[redacted]")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id")])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
+}
+
+/// Count requests and time them per route (the matched pattern, so ids do not explode the
+/// label set).
+async fn track_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// JSON 404 for every path nothing else answers.
+async fn not_found() -> impl IntoResponse {
+    Error::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_query;
+
+    #[test]
+    fn access_tokens_never_reach_the_log() {
+        assert_eq!(
+            redact_query(Some("cursor=5&access_token=c.1.2.secret&timeout=25")),
+            "cursor=5&access_token=[redacted]&timeout=25"
+        );
+        assert_eq!(
+            redact_query(Some("ACCESS_TOKEN=x")),
+            "ACCESS_TOKEN=[redacted]"
+        );
+        assert_eq!(redact_query(None), "");
+    }
+}
