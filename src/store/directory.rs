@@ -229,12 +229,14 @@ impl Store {
         for branch_id in &new.branch_ids {
             match self.branch(*branch_id).await {
                 Ok(branch) if branch.company_id == company_id => {}
-                Ok(_) | Err(StoreError::NotFound) => return Err(StoreError::Invalid {
-                    code: "unknown_branch",
-                    message: format!(
+                Ok(_) | Err(StoreError::NotFound) => {
+                    return Err(StoreError::Invalid {
+                        code: "unknown_branch",
+                        message: format!(
                         "branch_ids: branch {branch_id} is not a branch of company {company_id}"
                     ),
-                }),
+                    })
+                }
                 Err(other) => return Err(other),
             }
         }

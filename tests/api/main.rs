@@ -1,0 +1,10 @@
+//! Integration tests: the real app over HTTP, each test on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod bad_input;
+mod chat_flow;
+mod cli;
+mod concurrency;
+mod ops;
+mod scoping;
