@@ -66,6 +66,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let embedded = matches!(config.database(), DatabaseUrl::Sqlite(_));
     let seed_demo = config.demo && embedded;
     let printed_admin_token = config.admin_token.is_none();
+    // Accepted and checked already, so deployments can be prepared; the parts that use them
+    // (cluster fan-out, RabbitMQ worker, SMTP) are not in this version yet.
+    for (name, set) in [
+        ("REDIS_URL", config.redis_url.is_some()),
+        ("AMQP_URL", config.amqp_url.is_some()),
+        ("SMTP_URL", config.smtp_url.is_some()),
+    ] {
+        if set {
+            tracing::warn!("{name} is set but not used by this version yet; it is ignored");
+        }
+    }
     let app = startup::Application::build(config).await?;
     let ctx = app.context().clone();
     let base = format!("http://{}", app.local_addr());

@@ -64,7 +64,6 @@ CREATE TABLE conversations (
     branch_id            BIGINT REFERENCES branches (id),
     branch_key           BIGINT NOT NULL,
     created_at           BIGINT NOT NULL,
-    last_message_id      BIGINT,
     last_message_at      BIGINT,
     customer_read_id     BIGINT NOT NULL DEFAULT 0,
     company_read_id      BIGINT NOT NULL DEFAULT 0,

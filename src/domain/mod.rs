@@ -94,6 +94,11 @@ impl InboxKey {
         InboxKey(format!("operator:{id}"))
     }
 
+    /// A key as read back from the store (written by the constructors above).
+    pub fn from_stored(key: String) -> Self {
+        InboxKey(key)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

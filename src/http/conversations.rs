@@ -21,7 +21,8 @@ use super::{
 use crate::{
     domain::{can_access, validate, OperatorScope, Principal},
     store::{
-        ConversationFilter, ConversationRow, NewMessage, OpenConversation, Opened, ReadReceipt,
+        ConversationFilter, ConversationRow, NewMessage, OpenConversation, Opened, Parties,
+        ReadReceipt,
     },
     views::{ConversationView, MessageView},
 };
@@ -352,8 +353,11 @@ async fn post_message(
         text: validate::message_text(&body.text, ctx.config.max_message_chars)?,
         client_msg_id: validate::client_msg_id(body.client_msg_id.as_deref())?,
     };
-    visible_conversation(&ctx, principal, id).await?;
-    let posted = ctx.store.post_message(&new).await?;
+    let scope = operator_scope(&ctx, principal).await?;
+    let may_post = |(customer_id, company_id, branch_id): Parties| {
+        can_access(principal, scope.as_ref(), customer_id, company_id, branch_id)
+    };
+    let posted = ctx.store.post_message(&new, &may_post).await?;
     metrics::counter!("messages_posted_total", "side" => principal.side().as_str()).increment(1);
     let mut response = (
         StatusCode::CREATED,

@@ -4,9 +4,12 @@
 //! every participant, so a committed message is always visible in every inbox and an aborted one
 //! in none.
 
-use sqlx::{Any, FromRow, Transaction};
+use sqlx::FromRow;
 
-use super::{inbox, now_millis, Store, StoreError, StoreResult, StoredEvent};
+use super::{
+    inbox::{self, Parties},
+    now_millis, Store, StoreError, StoreResult, StoredEvent, WriteTx,
+};
 use crate::domain::{InboxKey, OperatorScope, Principal, Side};
 use crate::events::{self, EventType};
 
@@ -41,17 +44,18 @@ pub struct ConversationRow {
 
 const CONVERSATION_SELECT: &str = "
     SELECT c.id, c.customer_id, c.company_id, c.branch_id, c.created_at,
-           c.last_message_id, c.last_message_at, c.customer_read_id, c.company_read_id,
+           lm.id AS last_message_id, c.last_message_at, c.customer_read_id, c.company_read_id,
            c.customer_unread, c.company_unread, c.awaiting_reply_since,
            cu.name AS customer_name, cu.city AS customer_city, cu.timezone AS customer_timezone,
            co.name AS company_name, co.city AS company_city, co.timezone AS company_timezone,
            b.name AS branch_name, b.city AS branch_city, b.timezone AS branch_timezone,
-           m.text AS last_text, m.sender_kind AS last_sender_kind
+           lm.text AS last_text, lm.sender_kind AS last_sender_kind
     FROM conversations c
     JOIN customers cu ON cu.id = c.customer_id
     JOIN companies co ON co.id = c.company_id
     LEFT JOIN branches b ON b.id = c.branch_id
-    LEFT JOIN messages m ON m.id = c.last_message_id";
+    LEFT JOIN messages lm
+           ON lm.id = (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id)";
 
 #[derive(Clone, Debug, FromRow)]
 pub struct MessageRow {
@@ -126,37 +130,7 @@ impl Store {
     /// the first message, in one transaction.
     #[tracing::instrument(skip_all, fields(company_id = open.company_id))]
     pub async fn open_conversation(&self, open: &OpenConversation) -> StoreResult<Opened> {
-        let company = match self.company(open.company_id).await {
-            Err(StoreError::NotFound) => {
-                return Err(StoreError::Invalid {
-                    code: "unknown_company",
-                    message: format!("company_id: there is no company {}", open.company_id),
-                })
-            }
-            other => other?,
-        };
-        if company.accepts_messages == 0 {
-            return Err(StoreError::Conflict {
-                code: "messaging_disabled",
-                message: format!("{} does not accept messages", company.name),
-            });
-        }
-        if let Some(branch_id) = open.branch_id {
-            match self.branch(branch_id).await {
-                Ok(branch) if branch.company_id == open.company_id => {}
-                Ok(_) | Err(StoreError::NotFound) => {
-                    return Err(StoreError::Invalid {
-                        code: "unknown_branch",
-                        message: format!(
-                            "branch_id: company {} has no branch {branch_id}",
-                            open.company_id
-                        ),
-                    })
-                }
-                Err(other) => return Err(other),
-            }
-        }
-
+        self.check_open_allowed(open).await?;
         let now = now_millis();
         let mut w = self.begin_write().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
@@ -189,12 +163,11 @@ impl Store {
         };
         let mut events = Vec::new();
         if created {
-            let conversation = conversation_in(&mut w.tx, conversation_id).await?;
-            let recipients = participants(&mut w.tx, conversation.parties()).await?;
+            let conversation = conversation_in(&mut w, conversation_id).await?;
             let data = events::conversation_payload(&conversation);
-            events = inbox::append(
-                &mut w.tx,
-                &recipients,
+            events = inbox::append_to_participants(
+                &mut w,
+                conversation.parties(),
                 EventType::ConversationCreated.as_str(),
                 &data,
                 now,
@@ -208,10 +181,18 @@ impl Store {
             text: open.text.clone(),
             client_msg_id: open.client_msg_id.clone(),
         };
-        let mut posted = post_in(&mut w.tx, &new, now).await?;
-        w.commit().await?;
-        events.append(&mut posted.events);
-        posted.events = events;
+        let posted = match post_in(&mut w, &new, now, &|_| true).await? {
+            Some(mut posted) => {
+                w.commit().await?;
+                events.append(&mut posted.events);
+                posted.events = events;
+                posted
+            }
+            None => {
+                drop(w);
+                self.replayed(&new).await?
+            }
+        };
         let conversation = self.conversation(conversation_id).await?;
         Ok(Opened {
             conversation,
@@ -220,14 +201,82 @@ impl Store {
         })
     }
 
-    /// Post a message into an existing conversation. A repeated `client_msg_id` from the same
+    /// The company exists, takes messages, and has the branch asked for.
+    async fn check_open_allowed(&self, open: &OpenConversation) -> StoreResult<()> {
+        let company = match self.company(open.company_id).await {
+            Err(StoreError::NotFound) => {
+                return Err(StoreError::Invalid {
+                    code: "unknown_company",
+                    message: format!("company_id: there is no company {}", open.company_id),
+                })
+            }
+            other => other?,
+        };
+        if company.accepts_messages == 0 {
+            return Err(StoreError::Conflict {
+                code: "messaging_disabled",
+                message: format!("{} does not accept messages", company.name),
+            });
+        }
+        if let Some(branch_id) = open.branch_id {
+            match self.branch(branch_id).await {
+                Ok(branch) if branch.company_id == open.company_id => {}
+                Ok(_) | Err(StoreError::NotFound) => {
+                    return Err(StoreError::Invalid {
+                        code: "unknown_branch",
+                        message: format!(
+                            "branch_id: company {} has no branch {branch_id}",
+                            open.company_id
+                        ),
+                    })
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// Post a message into an existing conversation, if `may_post` allows it for the
+    /// conversation's parties (otherwise `NotFound`, as for a missing one). The check runs on
+    /// the locked conversation row inside the writing transaction, which saves a round trip
+    /// and leaves no window between check and write. A repeated `client_msg_id` from the same
     /// sender returns the original message and writes nothing.
     #[tracing::instrument(skip_all, fields(conversation_id = new.conversation_id))]
-    pub async fn post_message(&self, new: &NewMessage) -> StoreResult<Posted> {
+    pub async fn post_message(
+        &self,
+        new: &NewMessage,
+        may_post: &(dyn Fn(Parties) -> bool + Sync),
+    ) -> StoreResult<Posted> {
         let mut w = self.begin_write().await?;
-        let posted = post_in(&mut w.tx, new, now_millis()).await?;
-        w.commit().await?;
-        Ok(posted)
+        match post_in(&mut w, new, now_millis(), may_post).await? {
+            Some(posted) => {
+                w.commit().await?;
+                Ok(posted)
+            }
+            None => {
+                drop(w);
+                self.replayed(new).await
+            }
+        }
+    }
+
+    /// The message an earlier send with the same `client_msg_id` created.
+    async fn replayed(&self, new: &NewMessage) -> StoreResult<Posted> {
+        let original = sqlx::query_as::<_, MessageRow>(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE conversation_id = $1 AND sender_kind = $2 AND sender_id = $3 AND client_msg_id = $4"
+        ))
+        .bind(new.conversation_id)
+        .bind(new.sender_side.as_str())
+        .bind(new.sender_id)
+        .bind(&new.client_msg_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Posted {
+            message: original,
+            replayed: true,
+            events: Vec::new(),
+        })
     }
 
     /// Record that one side has read up to a message. Moving backwards is ignored; returns the
@@ -274,7 +323,6 @@ impl Store {
         let Some((unread, customer_id, company_id, branch_id)) = updated else {
             return Ok(Vec::new());
         };
-        let recipients = participants(&mut w.tx, (customer_id, company_id, branch_id)).await?;
         let data = serde_json::json!({
             "conversation_id": receipt.conversation_id,
             "side": receipt.side,
@@ -282,9 +330,9 @@ impl Store {
             "up_to_message_id": receipt.up_to_message_id,
             "unread_count": unread,
         });
-        let appended = inbox::append(
-            &mut w.tx,
-            &recipients,
+        let appended = inbox::append_to_participants(
+            &mut w,
+            (customer_id, company_id, branch_id),
             EventType::ConversationRead.as_str(),
             &data,
             now,
@@ -370,58 +418,57 @@ impl Store {
     }
 }
 
-async fn conversation_in(
-    tx: &mut Transaction<'static, Any>,
-    id: i64,
-) -> StoreResult<ConversationRow> {
+async fn conversation_in(w: &mut WriteTx, id: i64) -> StoreResult<ConversationRow> {
     sqlx::query_as::<_, ConversationRow>(&format!("{CONVERSATION_SELECT} WHERE c.id = $1"))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *w.tx)
         .await?
         .ok_or(StoreError::NotFound)
 }
 
-/// Who a conversation is between: customer id, company id, branch id.
-type Parties = (i64, i64, Option<i64>);
-
 impl ConversationRow {
-    fn parties(&self) -> Parties {
+    pub fn parties(&self) -> Parties {
         (self.customer_id, self.company_id, self.branch_id)
     }
 }
 
-/// Everyone whose inbox hears about this conversation: the customer and every operator whose
-/// scope covers its company and branch.
-async fn participants(
-    tx: &mut Transaction<'static, Any>,
-    (customer_id, company_id, branch_id): Parties,
-) -> StoreResult<Vec<InboxKey>> {
-    let operator_ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT o.id FROM operators o
-         WHERE o.company_id = $1
-           AND (NOT EXISTS (SELECT 1 FROM operator_branches ob WHERE ob.operator_id = o.id)
-                OR EXISTS (SELECT 1 FROM operator_branches ob
-                           WHERE ob.operator_id = o.id AND ob.branch_id = $2))",
-    )
-    .bind(company_id)
-    .bind(branch_id.unwrap_or(0))
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut inboxes = Vec::with_capacity(operator_ids.len() + 1);
-    inboxes.push(InboxKey::customer(customer_id));
-    inboxes.extend(operator_ids.into_iter().map(InboxKey::operator));
-    Ok(inboxes)
-}
-
 /// Insert the message, update the conversation and append `message.created` to every
-/// participant's inbox, inside `tx`.
+/// participant's inbox, inside `w`. `None` means `client_msg_id` was seen before: the caller
+/// rolls back (the conversation row was already touched) and answers with the original.
 async fn post_in(
-    tx: &mut Transaction<'static, Any>,
+    w: &mut WriteTx,
     new: &NewMessage,
     now: i64,
-) -> StoreResult<Posted> {
+    may_post: &(dyn Fn(Parties) -> bool + Sync),
+) -> StoreResult<Option<Posted>> {
+    // Updating the conversation first locks it, so messages of one conversation commit one at
+    // a time and their ids and seqs rise together. A customer's message waits for a reply (and
+    // is unread for the company) until an operator answers, and the other way round.
+    let update = match new.sender_side {
+        Side::Customer => {
+            "UPDATE conversations SET last_message_at = $2,
+                 company_unread = company_unread + 1,
+                 awaiting_reply_since = COALESCE(awaiting_reply_since, $2)
+             WHERE id = $1 RETURNING customer_id, company_id, branch_id"
+        }
+        Side::Company => {
+            "UPDATE conversations SET last_message_at = $2,
+                 customer_unread = customer_unread + 1,
+                 awaiting_reply_since = NULL
+             WHERE id = $1 RETURNING customer_id, company_id, branch_id"
+        }
+    };
+    let parties: Parties = sqlx::query_as(update)
+        .bind(new.conversation_id)
+        .bind(now)
+        .fetch_optional(&mut *w.tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if !may_post(parties) {
+        return Err(StoreError::NotFound);
+    }
     // The sender's display name is copied into the message (history shows the name it was
-    // sent under) by a sub-select, which saves a round trip on the hot path.
+    // sent under) by a sub-select, which saves a round trip.
     let sender_table = match new.sender_side {
         Side::Customer => "customers",
         Side::Company => "operators",
@@ -438,61 +485,18 @@ async fn post_in(
     .bind(&new.text)
     .bind(&new.client_msg_id)
     .bind(now)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *w.tx)
     .await?;
     let Some(message) = inserted else {
-        let original = sqlx::query_as::<_, MessageRow>(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE conversation_id = $1 AND sender_kind = $2 AND sender_id = $3 AND client_msg_id = $4"
-        ))
-        .bind(new.conversation_id)
-        .bind(new.sender_side.as_str())
-        .bind(new.sender_id)
-        .bind(&new.client_msg_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        return Ok(Posted {
-            message: original,
-            replayed: true,
-            events: Vec::new(),
-        });
+        return Ok(None);
     };
-    // The customer's message waits for a reply (and counts as unread for the company) until an
-    // operator answers; an operator's message does the same for the customer.
-    let update = match new.sender_side {
-        Side::Customer => {
-            "UPDATE conversations SET last_message_id = $2, last_message_at = $3,
-                 company_unread = company_unread + 1,
-                 awaiting_reply_since = COALESCE(awaiting_reply_since, $3)
-             WHERE id = $1 RETURNING customer_id, company_id, branch_id"
-        }
-        Side::Company => {
-            "UPDATE conversations SET last_message_id = $2, last_message_at = $3,
-                 customer_unread = customer_unread + 1,
-                 awaiting_reply_since = NULL
-             WHERE id = $1 RETURNING customer_id, company_id, branch_id"
-        }
-    };
-    let parties: Parties = sqlx::query_as(update)
-        .bind(new.conversation_id)
-        .bind(message.id)
-        .bind(now)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let recipients = participants(tx, parties).await?;
     let data = events::message_payload(&message);
-    let events = inbox::append(
-        tx,
-        &recipients,
-        EventType::MessageCreated.as_str(),
-        &data,
-        now,
-    )
-    .await?;
-    Ok(Posted {
+    let events =
+        inbox::append_to_participants(w, parties, EventType::MessageCreated.as_str(), &data, now)
+            .await?;
+    Ok(Some(Posted {
         message,
         replayed: false,
         events,
-    })
+    }))
 }

@@ -310,23 +310,19 @@ impl Store {
         .await?)
     }
 
-    /// The company and branches an operator works for.
+    /// The company and branches an operator works for, in one query.
     pub async fn operator_scope(&self, operator_id: i64) -> StoreResult<OperatorScope> {
-        let company_id: i64 = sqlx::query_scalar("SELECT company_id FROM operators WHERE id = $1")
-            .bind(operator_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let branch_ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT branch_id FROM operator_branches WHERE operator_id = $1 ORDER BY branch_id",
+        let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT o.company_id, ob.branch_id FROM operators o
+             LEFT JOIN operator_branches ob ON ob.operator_id = o.id
+             WHERE o.id = $1 ORDER BY ob.branch_id",
         )
         .bind(operator_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(OperatorScope {
-            company_id,
-            branch_ids,
-        })
+        let company_id = rows.first().ok_or(StoreError::NotFound)?.0;
+        let branch_ids = rows.into_iter().filter_map(|(_, branch)| branch).collect();
+        Ok(OperatorScope { company_id, branch_ids })
     }
 
     /// Create a customer together with their inbox.

@@ -3,14 +3,14 @@
 //! `seq` is taken by bumping `inboxes.last_seq` inside the writer's transaction: the row lock
 //! (PostgreSQL) or the single writer (SQLite) orders concurrent appends, and a rolled-back
 //! transaction gives its number back, so committed events are always 1, 2, 3, … without gaps.
-//! Inboxes are bumped in key order so two transactions touching the same inboxes cannot
-//! deadlock.
+//! On PostgreSQL the inbox rows are locked in key order first, so two transactions appending
+//! to overlapping sets of inboxes (two chats of one company) queue instead of deadlocking.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use sqlx::{Any, FromRow, Transaction};
+use sqlx::FromRow;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Backend, Store, StoreError, StoreResult, WriteTx};
 use crate::domain::InboxKey;
 
 /// One committed event of an inbox.
@@ -31,6 +31,9 @@ pub struct InboxHead {
     /// Events up to and including this seq were trimmed.
     pub retained_after: i64,
 }
+
+/// Who a conversation is between: customer id, company id, branch id.
+pub type Parties = (i64, i64, Option<i64>);
 
 #[derive(FromRow)]
 struct EventRow {
@@ -54,50 +57,82 @@ impl TryFrom<EventRow> for StoredEvent {
     }
 }
 
-/// Append one event of `event_type` with `data` to each inbox in `inboxes`, inside `tx`.
-/// Returns each inbox with the event as stored there.
-pub(super) async fn append(
-    tx: &mut Transaction<'static, Any>,
-    inboxes: &[InboxKey],
+/// The inbox keys of everyone who hears about a conversation between `$1` (customer id), `$2`
+/// (company id) and `$3` (branch id, or 0): the customer, and every operator of the company
+/// whose branches (none = all) include the conversation's.
+const PARTICIPANT_KEYS: &str = "
+    SELECT 'customer:' || $1
+    UNION ALL
+    SELECT 'operator:' || o.id FROM operators o
+    WHERE o.company_id = $2
+      AND (NOT EXISTS (SELECT 1 FROM operator_branches ob WHERE ob.operator_id = o.id)
+           OR EXISTS (SELECT 1 FROM operator_branches ob
+                      WHERE ob.operator_id = o.id AND ob.branch_id = $3))";
+
+/// Append one event of `event_type` with `data` to the inbox of every participant of the
+/// conversation between `parties`, inside `w`. Returns each inbox with its new event.
+pub(super) async fn append_to_participants(
+    w: &mut WriteTx,
+    (customer_id, company_id, branch_id): Parties,
     event_type: &str,
     data: &serde_json::Value,
     now: i64,
 ) -> StoreResult<Vec<(InboxKey, StoredEvent)>> {
-    let mut sorted: Vec<&InboxKey> = inboxes.iter().collect();
-    sorted.sort();
-    sorted.dedup();
-    let json = data.to_string();
-    let mut appended = Vec::with_capacity(sorted.len());
-    for inbox in sorted {
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE inboxes SET last_seq = last_seq + 1 WHERE inbox_key = $1 RETURNING last_seq",
-        )
-        .bind(inbox.as_str())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| {
-            StoreError::Other(anyhow::anyhow!("inbox {} does not exist", inbox.as_str()))
-        })?;
-        sqlx::query(
-            "INSERT INTO inbox_events (inbox_key, seq, event_type, data, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(inbox.as_str())
-        .bind(seq)
-        .bind(event_type)
-        .bind(&json)
-        .bind(now)
-        .execute(&mut **tx)
+    if w.backend == Backend::Postgres {
+        sqlx::query(&format!(
+            "SELECT inbox_key FROM inboxes WHERE inbox_key IN ({PARTICIPANT_KEYS})
+             ORDER BY inbox_key FOR UPDATE"
+        ))
+        .bind(customer_id)
+        .bind(company_id)
+        .bind(branch_id.unwrap_or(0))
+        .execute(&mut *w.tx)
         .await?;
-        let event = StoredEvent {
-            seq,
-            event_type: event_type.to_owned(),
-            data: RawValue::from_string(json.clone()).map_err(|e| StoreError::Other(e.into()))?,
-            created_at: now,
-        };
-        appended.push((inbox.clone(), event));
     }
-    Ok(appended)
+    let mut bumped: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "UPDATE inboxes SET last_seq = last_seq + 1 WHERE inbox_key IN ({PARTICIPANT_KEYS})
+         RETURNING inbox_key, last_seq"
+    ))
+    .bind(customer_id)
+    .bind(company_id)
+    .bind(branch_id.unwrap_or(0))
+    .fetch_all(&mut *w.tx)
+    .await?;
+    if bumped.is_empty() {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "conversation has no inboxes"
+        )));
+    }
+    bumped.sort();
+
+    let json = data.to_string();
+    // One statement for all inboxes: $1..$3 are shared, then a key and seq per row.
+    let rows: Vec<String> = (0..bumped.len())
+        .map(|i| format!("($1, $2, $3, ${}, ${})", 4 + 2 * i, 5 + 2 * i))
+        .collect();
+    let insert = format!(
+        "INSERT INTO inbox_events (event_type, data, created_at, inbox_key, seq) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&insert).bind(event_type).bind(&json).bind(now);
+    for (key, seq) in &bumped {
+        query = query.bind(key).bind(seq);
+    }
+    query.execute(&mut *w.tx).await?;
+
+    bumped
+        .into_iter()
+        .map(|(key, seq)| {
+            let event = StoredEvent {
+                seq,
+                event_type: event_type.to_owned(),
+                data: RawValue::from_string(json.clone())
+                    .map_err(|e| StoreError::Other(e.into()))?,
+                created_at: now,
+            };
+            Ok((InboxKey::from_stored(key), event))
+        })
+        .collect()
 }
 
 impl Store {

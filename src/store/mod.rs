@@ -20,7 +20,7 @@ pub use directory::{
     BranchRow, CompanyPatch, CompanyRow, CustomerRow, NewBranch, NewCompany, NewCustomer,
     NewOperator, OperatorCredentials, OperatorRow,
 };
-pub use inbox::{InboxHead, StoredEvent};
+pub use inbox::{InboxHead, Parties, StoredEvent};
 
 use std::{sync::Arc, time::Duration};
 
@@ -81,6 +81,7 @@ pub struct Store {
 /// A write transaction plus, on SQLite, the writer lock it holds until commit or drop.
 pub struct WriteTx {
     pub tx: Transaction<'static, sqlx::Any>,
+    pub backend: Backend,
     _writer: Option<OwnedMutexGuard<()>>,
 }
 
@@ -160,6 +161,7 @@ impl Store {
         let tx = self.pool.begin().await?;
         Ok(WriteTx {
             tx,
+            backend: self.backend,
             _writer: writer,
         })
     }
