@@ -84,8 +84,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     println!();
     println!("  Switchboard is running at {base}");
-    println!("  Customer widget:   {base}/");
-    println!("  Operator console:  {base}/console");
+    println!("  Web page:          {base}/");
     println!("  API description:   {base}/openapi.json");
     let demo_exists = ctx
         .store
