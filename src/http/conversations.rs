@@ -355,7 +355,13 @@ async fn post_message(
     };
     let scope = operator_scope(&ctx, principal).await?;
     let may_post = |(customer_id, company_id, branch_id): Parties| {
-        can_access(principal, scope.as_ref(), customer_id, company_id, branch_id)
+        can_access(
+            principal,
+            scope.as_ref(),
+            customer_id,
+            company_id,
+            branch_id,
+        )
     };
     let posted = ctx.store.post_message(&new, &may_post).await?;
     metrics::counter!("messages_posted_total", "side" => principal.side().as_str()).increment(1);

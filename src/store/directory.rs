@@ -322,7 +322,10 @@ impl Store {
         .await?;
         let company_id = rows.first().ok_or(StoreError::NotFound)?.0;
         let branch_ids = rows.into_iter().filter_map(|(_, branch)| branch).collect();
-        Ok(OperatorScope { company_id, branch_ids })
+        Ok(OperatorScope {
+            company_id,
+            branch_ids,
+        })
     }
 
     /// Create a customer together with their inbox.
