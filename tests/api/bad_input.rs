@@ -29,14 +29,11 @@ async fn bad_requests_are_refused_cleanly(backend: TestBackend) {
         .await;
     let other_message = {
         let page: Value = app
-            .get(
+            .get_json(
                 &customer.token,
                 &format!("/v1/conversations/{other_conversation}/messages"),
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         page["messages"][0]["id"].as_i64().unwrap()
     };
     let messages_path = format!("/v1/conversations/{conversation}/messages");
@@ -82,22 +79,14 @@ async fn bad_requests_are_refused_cleanly(backend: TestBackend) {
     }
 
     // None of it wrote anything.
-    let page: Value = app
-        .get(&customer.token, &messages_path)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json(&customer.token, &messages_path).await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
     let operators: Value = app
-        .get(
+        .get_json(
             ADMIN_TOKEN,
             &format!("/v1/admin/companies/{company}/operators"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(operators["operators"].as_array().unwrap().len(), 1);
 }
 
@@ -126,14 +115,11 @@ async fn oversized_bodies_get_413(backend: TestBackend) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let page: Value = app
-        .get(
+        .get_json(
             &customer.token,
             &format!("/v1/conversations/{conversation}/messages"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
 }
 

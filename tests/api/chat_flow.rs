@@ -54,12 +54,7 @@ async fn customer_and_operator_chat_with_read_receipts(backend: TestBackend) {
         .contains(':'));
 
     // The operator sees the chat, unread, with the client's city and local time.
-    let list: Value = app
-        .get(&operator.token, "/v1/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json(&operator.token, "/v1/conversations").await;
     let seen = &list["conversations"][0];
     assert_eq!(seen["id"], conversation_id);
     assert_eq!(seen["unread_count"], 1);
@@ -83,23 +78,15 @@ async fn customer_and_operator_chat_with_read_receipts(backend: TestBackend) {
         "Operator anna@roastery.example"
     );
     let seen: Value = app
-        .get(
+        .get_json(
             &operator.token,
             &format!("/v1/conversations/{conversation_id}"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert!(seen["awaiting_reply_since"].is_null());
 
     // The customer has one unread message, reads it, and the count drops to zero.
-    let mine: Value = app
-        .get(&customer.token, "/v1/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get_json(&customer.token, "/v1/conversations").await;
     assert_eq!(mine["conversations"][0]["unread_count"], 1);
     let read = app
         .post(
@@ -109,24 +96,16 @@ async fn customer_and_operator_chat_with_read_receipts(backend: TestBackend) {
         )
         .await;
     assert_eq!(read.status(), StatusCode::NO_CONTENT);
-    let mine: Value = app
-        .get(&customer.token, "/v1/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get_json(&customer.token, "/v1/conversations").await;
     assert_eq!(mine["conversations"][0]["unread_count"], 0);
 
     // The operator's view shows the customer has read the reply ("read" ticks).
     let seen: Value = app
-        .get(
+        .get_json(
             &operator.token,
             &format!("/v1/conversations/{conversation_id}"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(seen["read_up_to"]["customer"], reply_id);
 
     // The operator reads the customer's message too.
@@ -139,12 +118,7 @@ async fn customer_and_operator_chat_with_read_receipts(backend: TestBackend) {
         )
         .await;
     assert_eq!(read.status(), StatusCode::NO_CONTENT);
-    let list: Value = app
-        .get(&operator.token, "/v1/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json(&operator.token, "/v1/conversations").await;
     assert_eq!(list["unread_total"], 0);
 
     // Both inboxes hold the same story, in order, numbered 1..n without gaps.
@@ -229,14 +203,11 @@ async fn retried_send_returns_the_original_message(backend: TestBackend) {
         .is_none());
 
     let history: Value = app
-        .get(
+        .get_json(
             &customer.token,
             &format!("/v1/conversations/{conversation}/messages"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(history["messages"].as_array().unwrap().len(), 3);
     let created = app
         .inbox_events(&InboxKey::operator(operator.id))
@@ -261,13 +232,12 @@ async fn ask_several_companies_at_once(backend: TestBackend) {
         .create_company("Tyres Closed", "Ufa", "Asia/Yekaterinburg")
         .await;
     let patch = app
-        .client
-        .patch(app.url(&format!("/v1/admin/companies/{closed}")))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&json!({"accepts_messages": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch(
+            crate::helpers::ADMIN_TOKEN,
+            &format!("/v1/admin/companies/{closed}"),
+            json!({"accepts_messages": false}),
+        )
+        .await;
     assert_eq!(patch.status(), StatusCode::OK);
     let operator_b = app.create_operator(b, "op@two.example", &[]).await;
     let customer = app.create_customer("Pavel", "Kazan", "Europe/Moscow").await;
@@ -295,12 +265,7 @@ async fn ask_several_companies_at_once(backend: TestBackend) {
     assert_eq!(by_company(999_999)["error"]["code"], "unknown_company");
 
     // The operator of company B got the question.
-    let list: Value = app
-        .get(&operator_b.token, "/v1/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json(&operator_b.token, "/v1/conversations").await;
     assert_eq!(list["conversations"].as_array().unwrap().len(), 1);
     assert_eq!(
         list["conversations"][0]["last_message"]["excerpt"],
@@ -322,12 +287,7 @@ async fn ask_several_companies_at_once(backend: TestBackend) {
         .unwrap()
         .clone();
     assert_eq!(retry_b["message"]["id"], by_company(b)["message"]["id"]);
-    let mine: Value = app
-        .get(&customer.token, "/v1/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get_json(&customer.token, "/v1/conversations").await;
     assert_eq!(mine["conversations"].as_array().unwrap().len(), 2);
 
     // Bad batches are refused whole.
@@ -363,13 +323,12 @@ async fn opted_out_company_refuses_new_conversations(backend: TestBackend) {
 
     // The company's own operator switches messaging off.
     let response = app
-        .client
-        .patch(app.url("/v1/company"))
-        .bearer_auth(&operator.token)
-        .json(&json!({"accepts_messages": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch(
+            &operator.token,
+            "/v1/company",
+            json!({"accepts_messages": false}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let directory: Value = app
         .client
@@ -391,12 +350,7 @@ async fn opted_out_company_refuses_new_conversations(backend: TestBackend) {
         .await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(refused).await, "messaging_disabled");
-    let mine: Value = app
-        .get(&customer.token, "/v1/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get_json(&customer.token, "/v1/conversations").await;
     assert_eq!(
         mine["conversations"].as_array().unwrap().len(),
         0,
@@ -409,13 +363,12 @@ async fn opted_out_company_refuses_new_conversations(backend: TestBackend) {
 
     // Switched back on, the same request works.
     let response = app
-        .client
-        .patch(app.url("/v1/company"))
-        .bearer_auth(&operator.token)
-        .json(&json!({"accepts_messages": true}))
-        .send()
-        .await
-        .unwrap();
+        .patch(
+            &operator.token,
+            "/v1/company",
+            json!({"accepts_messages": true}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let accepted = app
         .post(
@@ -451,14 +404,11 @@ async fn history_pages_newest_first(backend: TestBackend) {
             None => "?limit=50".to_owned(),
         };
         let page: Value = app
-            .get(
+            .get_json(
                 &customer.token,
                 &format!("/v1/conversations/{conversation}/messages{query}"),
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         pages += 1;
         let messages = page["messages"].as_array().unwrap();
         seen.extend(

@@ -42,45 +42,24 @@ async fn branch_operators_see_only_their_branches(backend: TestBackend) {
         .await;
     let count = |list: Value| list["conversations"].as_array().unwrap().len();
     assert_eq!(
-        count(
-            app.get(&north_op.token, "/v1/conversations")
-                .await
-                .json()
-                .await
-                .unwrap()
-        ),
+        count(app.get_json(&north_op.token, "/v1/conversations").await),
         1
     );
     assert_eq!(
-        count(
-            app.get(&head_op.token, "/v1/conversations")
-                .await
-                .json()
-                .await
-                .unwrap()
-        ),
+        count(app.get_json(&head_op.token, "/v1/conversations").await),
         1
     );
     assert_eq!(
-        count(
-            app.get(&east_op.token, "/v1/conversations")
-                .await
-                .json()
-                .await
-                .unwrap()
-        ),
+        count(app.get_json(&east_op.token, "/v1/conversations").await),
         0
     );
     // The head office can filter by branch.
     let filtered: Value = app
-        .get(
+        .get_json(
             &head_op.token,
             &format!("/v1/conversations?branch_id={east}"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(count(filtered), 0);
 
     let path = format!("/v1/conversations/{conversation}");
@@ -120,13 +99,12 @@ async fn branch_operators_see_only_their_branches(backend: TestBackend) {
 
     // A branch operator cannot switch the whole company off.
     let response = app
-        .client
-        .patch(app.url("/v1/company"))
-        .bearer_auth(&north_op.token)
-        .json(&json!({"accepts_messages": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch(
+            &north_op.token,
+            "/v1/company",
+            json!({"accepts_messages": false}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
@@ -148,14 +126,11 @@ async fn other_tenants_get_404(backend: TestBackend) {
     let conversation = app.open_conversation(&alice, mine, None, "private").await;
     let message_id = {
         let page: Value = app
-            .get(
+            .get_json(
                 &alice.token,
                 &format!("/v1/conversations/{conversation}/messages"),
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         page["messages"][0]["id"].as_i64().unwrap()
     };
 
@@ -183,12 +158,7 @@ async fn other_tenants_get_404(backend: TestBackend) {
             )
             .await;
         assert_eq!(read.status(), StatusCode::NOT_FOUND);
-        let list: Value = app
-            .get(&intruder.token, "/v1/conversations")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let list: Value = app.get_json(&intruder.token, "/v1/conversations").await;
         assert_eq!(list["conversations"].as_array().unwrap().len(), 0);
     }
     // A missing conversation answers exactly like a foreign one.
@@ -198,14 +168,11 @@ async fn other_tenants_get_404(backend: TestBackend) {
     );
     // Nothing was written by the intruders.
     let page: Value = app
-        .get(
+        .get_json(
             &alice.token,
             &format!("/v1/conversations/{conversation}/messages"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
 }
 
