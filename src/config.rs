@@ -125,6 +125,15 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", value_parser = parse_redis_url, global = true)]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REDIS_PREFIX",
+        default_value = "switchboard",
+        global = true
+    )]
+    pub redis_prefix: String,
+
     /// `amqp://…` for RabbitMQ; unset means the database-backed job queue.
     #[arg(long, env = "AMQP_URL", value_parser = parse_amqp_url, global = true)]
     pub amqp_url: Option<String>,
@@ -176,6 +185,36 @@ pub struct Config {
         global = true
     )]
     pub max_batch_companies: usize,
+
+    /// Open connections the server holds at most (streams, polls and plain requests).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS",
+        default_value_t = 50_000,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// Live streams and parked polls one customer or operator may hold (tabs, devices).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_connections_per_user: usize,
+
+    /// Time a client has to send its request headers.
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub header_read_timeout: Duration,
+
+    /// Time open connections get to finish on shutdown.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DRAIN", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub shutdown_drain: Duration,
+
+    /// How long inbox events are kept; older cursors get 410 `cursor_expired`.
+    #[arg(long, env = "SWITCHBOARD_EVENT_RETENTION", default_value = "30days", value_parser = parse_duration, global = true)]
+    pub event_retention: Duration,
 
     /// Seed the demo company on start when the database has no company yet (embedded mode).
     #[arg(long, env = "SWITCHBOARD_DEMO", default_value_t = true, action = clap::ArgAction::Set, global = true)]

@@ -67,9 +67,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let seed_demo = config.demo && embedded;
     let printed_admin_token = config.admin_token.is_none();
     // Accepted and checked already, so deployments can be prepared; the parts that use them
-    // (cluster fan-out, RabbitMQ worker, SMTP) are not in this version yet.
+    // (RabbitMQ worker, SMTP) are not in this version yet.
     for (name, set) in [
-        ("REDIS_URL", config.redis_url.is_some()),
         ("AMQP_URL", config.amqp_url.is_some()),
         ("SMTP_URL", config.smtp_url.is_some()),
     ] {
@@ -77,7 +76,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!("{name} is set but not used by this version yet; it is ignored");
         }
     }
-    let app = startup::Application::build(config).await?;
+    let (trigger, stopping) = shutdown::channel();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        tracing::info!("shutting down");
+        trigger.trigger();
+    });
+    let app = startup::Application::build(config, stopping).await?;
     let ctx = app.context().clone();
     let base = format!("http://{}", app.local_addr());
     tracing::info!(address = %app.local_addr(), database = %ctx.config.database().redacted(), "listening");
@@ -108,7 +113,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     println!();
 
-    app.run_until_stopped(shutdown::signal()).await?;
+    app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())
 }

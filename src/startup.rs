@@ -1,18 +1,26 @@
-//! Building the application from configuration: connect and migrate the store, load the shared
-//! keys, bind the listener; then serve until the shutdown future resolves.
+//! Building the application from configuration: connect and migrate the store, connect the bus
+//! and presence, load the shared keys, bind the listener; then serve until shutdown.
 
-use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::{
     auth::{self, TokenSigner},
+    bus::Bus,
     config::{Config, Secret},
-    http::{api_router, ApiContext},
-    store::Store,
+    events::hub::Hub,
+    http::{api_router, ApiContext, ConnectionLimits},
+    presence::Presence,
+    server::{self, ServerLimits},
+    shutdown::Shutdown,
+    store::{now_millis, Store},
     telemetry,
 };
+
+/// How often old inbox events are trimmed.
+const TRIM_EVERY: Duration = Duration::from_secs(3600);
 
 /// A built, bound, not yet serving application.
 pub struct Application {
@@ -21,9 +29,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connect, migrate and bind. Port 0 picks a free port; `local_addr` tells which.
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let ctx = build_context(config).await?;
+    /// Connect, migrate and bind. Port 0 picks a free port; `local_addr` tells which. The
+    /// application stops when `shutdown` fires.
+    pub async fn build(config: Config, shutdown: Shutdown) -> anyhow::Result<Application> {
+        let ctx = build_context(config, shutdown).await?;
         let listener = TcpListener::bind(ctx.config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", ctx.config.listen))?;
@@ -40,36 +49,33 @@ impl Application {
         &self.ctx
     }
 
-    /// Serve until `shutdown` resolves, then finish in-flight requests.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        run(self.listener, self.ctx, shutdown).await
+    /// Serve until shutdown, then drain within the configured bound.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        run(self.listener, self.ctx).await
     }
 }
 
-/// Serve `ctx` on `listener` until `shutdown` resolves.
-pub async fn run(
-    listener: TcpListener,
-    ctx: ApiContext,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+/// Serve `ctx` on `listener` until its shutdown signal fires.
+pub async fn run(listener: TcpListener, ctx: ApiContext) -> anyhow::Result<()> {
     let store = ctx.store.clone();
-    let app = api_router(ctx);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("the HTTP server failed")?;
+    let limits = ServerLimits {
+        max_connections: ctx.config.max_connections,
+        header_read_timeout: ctx.config.header_read_timeout,
+        drain: ctx.config.shutdown_drain,
+    };
+    tokio::spawn(trim_old_events(
+        store.clone(),
+        ctx.config.event_retention,
+        ctx.shutdown.clone(),
+    ));
+    let shutdown = ctx.shutdown.clone();
+    server::serve(listener, api_router(ctx), shutdown, limits).await;
     store.close().await;
     Ok(())
 }
 
 /// Everything the handlers share, from configuration.
-pub async fn build_context(config: Config) -> anyhow::Result<ApiContext> {
+pub async fn build_context(config: Config, shutdown: Shutdown) -> anyhow::Result<ApiContext> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -85,14 +91,39 @@ pub async fn build_context(config: Config) -> anyhow::Result<ApiContext> {
         Some(token) => token.clone(),
         None => load_or_create_admin_token(&config.data_dir)?,
     };
-    let static_dir = config.static_dir.clone();
+    let (bus, incoming, presence) = match &config.redis_url {
+        Some(url) => {
+            let (bus, incoming) =
+                Bus::redis(url, &config.redis_prefix)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot connect to Redis at {}",
+                            crate::config::redact_url(url)
+                        )
+                    })?;
+            (
+                bus,
+                incoming,
+                Presence::redis(url, &config.redis_prefix).await?,
+            )
+        }
+        None => {
+            let (bus, incoming) = Bus::memory();
+            (bus, incoming, Presence::memory())
+        }
+    };
     Ok(ApiContext {
+        static_dir: Arc::new(config.static_dir.clone()),
+        limits: ConnectionLimits::new(config.max_connections_per_user),
         config: Arc::new(config),
         store,
         tokens: TokenSigner::new(signing_key.as_bytes()),
         admin_token: Arc::new(admin_token),
         metrics: telemetry::metrics_handle(),
-        static_dir: Arc::new(static_dir),
+        hub: Hub::new(bus, incoming),
+        presence,
+        shutdown,
     })
 }
 
@@ -101,6 +132,22 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&config.database(), config.db_max_connections).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// Drop inbox events older than the retention period, hourly.
+async fn trim_old_events(store: Store, retention: Duration, mut shutdown: Shutdown) {
+    loop {
+        let cutoff = now_millis() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        match store.trim_events(cutoff).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "trimmed old inbox events"),
+            Err(error) => tracing::warn!(%error, "trimming old inbox events failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TRIM_EVERY) => {}
+            _ = shutdown.recv() => return,
+        }
+    }
 }
 
 /// The admin token kept in the data directory, created on first start.

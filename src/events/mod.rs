@@ -1,7 +1,12 @@
-//! The event model: what goes into an inbox and how each event's JSON looks.
+//! The event model: what goes into an inbox, how each event's JSON looks, and how subscribers
+//! read inboxes (`cursor`, `hub`, `feed`).
 //!
 //! Payloads are built here, once, by the writer inside its transaction; every transport sends
 //! the stored JSON as it is.
+
+pub mod cursor;
+pub mod feed;
+pub mod hub;
 
 use serde_json::{json, Value};
 

@@ -19,6 +19,7 @@ use super::{
     ApiContext, Error, Result,
 };
 use crate::{
+    bus::EphemeralEvent,
     domain::{can_access, validate, OperatorScope, Principal},
     store::{
         ConversationFilter, ConversationRow, NewMessage, OpenConversation, Opened, Parties,
@@ -34,6 +35,7 @@ pub(crate) fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(get_conversation))
         .routes(routes!(history, post_message))
         .routes(routes!(mark_read))
+        .routes(routes!(typing))
 }
 
 /// Marks an answer that repeats an earlier one because the `client_msg_id` was seen before.
@@ -93,7 +95,10 @@ async fn open_conversation(
         text: validate::message_text(&body.text, ctx.config.max_message_chars)?,
         client_msg_id: validate::client_msg_id(body.client_msg_id.as_deref())?,
     };
-    let opened = ctx.store.open_conversation(&open).await?;
+    let mut opened = ctx.store.open_conversation(&open).await?;
+    ctx.hub
+        .publish_events(std::mem::take(&mut opened.posted.events))
+        .await;
     let mut response = (StatusCode::CREATED, Json(opened_view(&opened))).into_response();
     if opened.posted.replayed {
         response
@@ -346,24 +351,14 @@ async fn post_message(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<PostBody>,
 ) -> Result<Response> {
-    let new = NewMessage {
-        conversation_id: id,
-        sender_side: principal.side(),
-        sender_id: principal.id(),
-        text: validate::message_text(&body.text, ctx.config.max_message_chars)?,
-        client_msg_id: validate::client_msg_id(body.client_msg_id.as_deref())?,
-    };
-    let scope = operator_scope(&ctx, principal).await?;
-    let may_post = |(customer_id, company_id, branch_id): Parties| {
-        can_access(
-            principal,
-            scope.as_ref(),
-            customer_id,
-            company_id,
-            branch_id,
-        )
-    };
-    let posted = ctx.store.post_message(&new, &may_post).await?;
+    let posted = send_message(
+        &ctx,
+        principal,
+        id,
+        &body.text,
+        body.client_msg_id.as_deref(),
+    )
+    .await?;
     metrics::counter!("messages_posted_total", "side" => principal.side().as_str()).increment(1);
     let mut response = (
         StatusCode::CREATED,
@@ -378,6 +373,71 @@ async fn post_message(
             .insert(REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// Validate, authorize and store a message, then wake its recipients on every node. Shared by
+/// the REST endpoint and the WebSocket transport.
+pub(crate) async fn send_message(
+    ctx: &ApiContext,
+    principal: Principal,
+    conversation_id: i64,
+    text: &str,
+    client_msg_id: Option<&str>,
+) -> Result<crate::store::Posted> {
+    let new = NewMessage {
+        conversation_id,
+        sender_side: principal.side(),
+        sender_id: principal.id(),
+        text: validate::message_text(text, ctx.config.max_message_chars)?,
+        client_msg_id: validate::client_msg_id(client_msg_id)?,
+    };
+    let scope = operator_scope(ctx, principal).await?;
+    let may_post = |(customer_id, company_id, branch_id): Parties| {
+        can_access(
+            principal,
+            scope.as_ref(),
+            customer_id,
+            company_id,
+            branch_id,
+        )
+    };
+    let mut posted = ctx.store.post_message(&new, &may_post).await?;
+    ctx.hub
+        .publish_events(std::mem::take(&mut posted.events))
+        .await;
+    Ok(posted)
+}
+
+/// Tell the other side (and the sender's other tabs) that someone is typing. Not stored.
+pub(crate) async fn send_typing(
+    ctx: &ApiContext,
+    principal: Principal,
+    conversation_id: i64,
+) -> Result<()> {
+    let row = visible_conversation(ctx, principal, conversation_id).await?;
+    let inboxes = ctx.store.participant_inboxes(row.parties()).await?;
+    let event = EphemeralEvent {
+        event_type: "typing".to_owned(),
+        data: serde_json::json!({
+            "conversation_id": conversation_id,
+            "side": principal.side(),
+            "id": principal.id(),
+        }),
+    };
+    ctx.hub.publish_ephemeral(&inboxes, event).await;
+    Ok(())
+}
+
+/// "I am typing": an ephemeral `typing` event for the conversation's participants.
+#[utoipa::path(post, path = "/v1/conversations/{id}/typing", tag = "conversations",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn typing(
+    State(ctx): State<ApiContext>,
+    Auth(principal): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode> {
+    send_typing(&ctx, principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -401,6 +461,7 @@ async fn mark_read(
         reader_id: principal.id(),
         up_to_message_id: body.up_to_message_id,
     };
-    ctx.store.mark_read(&receipt).await?;
+    let events = ctx.store.mark_read(&receipt).await?;
+    ctx.hub.publish_events(events).await;
     Ok(StatusCode::NO_CONTENT)
 }

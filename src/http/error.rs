@@ -32,6 +32,13 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("send the body as application/json (or text/plain holding JSON)")]
     UnsupportedMediaType,
+    #[error("{message}")]
+    Gone {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("too many open connections for this user (at most {limit}); close another tab or retry later")]
+    TooManyConnections { limit: usize },
     #[error("the service is not ready")]
     Unavailable,
     #[error(transparent)]
@@ -71,6 +78,8 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Gone { .. } => StatusCode::GONE,
+            Error::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,7 +87,10 @@ impl Error {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadRequest { code, .. } | Error::Conflict { code, .. } => code,
+            Error::BadRequest { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::Gone { code, .. } => code,
+            Error::TooManyConnections { .. } => "too_many_connections",
             Error::Unauthorized => "unauthorized",
             Error::InvalidCredentials => "invalid_credentials",
             Error::Forbidden(_) => "forbidden",
@@ -112,6 +124,11 @@ impl IntoResponse for Error {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }

@@ -8,10 +8,12 @@ mod extractor;
 
 mod admin;
 mod companies;
-mod conversations;
+pub(crate) mod conversations;
 mod customers;
 mod operators;
 mod ops;
+/// Long-poll, JSONP, SSE and WebSocket over the inbox feed.
+mod transports;
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -36,8 +38,13 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::{
     auth::TokenSigner,
     config::{Config, Secret},
+    events::hub::Hub,
+    presence::Presence,
+    shutdown::Shutdown,
     store::Store,
 };
+
+pub use transports::ConnectionLimits;
 
 pub use error::{Error, Result};
 
@@ -52,6 +59,12 @@ pub struct ApiContext {
     pub metrics: PrometheusHandle,
     /// Where the web client's files are served from.
     pub static_dir: Arc<PathBuf>,
+    /// This node's waiters per inbox, fed by the bus.
+    pub hub: Hub,
+    pub presence: Presence,
+    pub limits: Arc<ConnectionLimits>,
+    /// Parked polls and open streams end when this fires.
+    pub shutdown: Shutdown,
 }
 
 #[derive(OpenApi)]
@@ -59,7 +72,7 @@ pub struct ApiContext {
     info(title = "Switchboard", description = "Customer-to-company messaging API."),
     tags(
         (name = "customers"), (name = "operators"), (name = "companies"),
-        (name = "conversations"), (name = "admin"), (name = "ops")
+        (name = "conversations"), (name = "events"), (name = "admin"), (name = "ops")
     )
 )]
 struct ApiDoc;
@@ -73,6 +86,7 @@ pub fn api_router(ctx: ApiContext) -> Router {
         .merge(conversations::router())
         .merge(admin::router())
         .merge(ops::router())
+        .merge(transports::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let static_files = ServeDir::new(ctx.static_dir.as_path())

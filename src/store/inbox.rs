@@ -6,7 +6,7 @@
 //! On PostgreSQL the inbox rows are locked in key order first, so two transactions appending
 //! to overlapping sets of inboxes (two chats of one company) queue instead of deadlocking.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sqlx::FromRow;
 
@@ -14,7 +14,7 @@ use super::{Backend, Store, StoreError, StoreResult, WriteTx};
 use crate::domain::InboxKey;
 
 /// One committed event of an inbox.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredEvent {
     pub seq: i64,
     #[serde(rename = "type")]
@@ -136,6 +136,45 @@ pub(super) async fn append_to_participants(
 }
 
 impl Store {
+    /// The inboxes that hear about a conversation between `parties`.
+    pub async fn participant_inboxes(
+        &self,
+        (customer_id, company_id, branch_id): Parties,
+    ) -> StoreResult<Vec<InboxKey>> {
+        let keys: Vec<String> = sqlx::query_scalar(PARTICIPANT_KEYS)
+            .bind(customer_id)
+            .bind(company_id)
+            .bind(branch_id.unwrap_or(0))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(keys.into_iter().map(InboxKey::from_stored).collect())
+    }
+
+    /// Forget events older than `cutoff` (ms since the epoch), moving each inbox's retention
+    /// horizon; cursors below it then get `cursor_expired`. Returns the events removed.
+    pub async fn trim_events(&self, cutoff: i64) -> StoreResult<u64> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE inboxes SET retained_after = (
+                 SELECT MAX(e.seq) FROM inbox_events e
+                 WHERE e.inbox_key = inboxes.inbox_key AND e.created_at < $1)
+             WHERE EXISTS (SELECT 1 FROM inbox_events e
+                           WHERE e.inbox_key = inboxes.inbox_key AND e.created_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *w.tx)
+        .await?;
+        let removed = sqlx::query(
+            "DELETE FROM inbox_events WHERE seq <= (
+                 SELECT i.retained_after FROM inboxes i WHERE i.inbox_key = inbox_events.inbox_key)",
+        )
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(removed)
+    }
+
     pub async fn inbox_head(&self, inbox: &InboxKey) -> StoreResult<InboxHead> {
         sqlx::query_as::<_, InboxHead>(
             "SELECT last_seq, retained_after FROM inboxes WHERE inbox_key = $1",

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use switchboard::{
     config::{Config, DatabaseUrl, Secret},
     domain::InboxKey,
+    http::ApiContext,
     shutdown::{self, ShutdownTrigger},
     startup::Application,
     store::{Store, StoredEvent},
@@ -60,6 +61,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub store: Store,
+    pub ctx: ApiContext,
     pub config: Config,
     trigger: ShutdownTrigger,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -158,27 +160,93 @@ pub async fn spawn_app_with(
     let data_dir = tempfile::tempdir().unwrap();
     let (mut config, postgres_database) = test_config(backend, &data_dir).await?;
     adjust(&mut config);
-    let app = Application::build(config.clone())
+    start(config, data_dir, postgres_database).await
+}
+
+async fn start(
+    config: Config,
+    data_dir: TempDir,
+    postgres_database: Option<String>,
+) -> Option<TestApp> {
+    let (trigger, stopping) = shutdown::channel();
+    let app = Application::build(config.clone(), stopping)
         .await
         .expect("the app builds");
     let address = format!("http://{}", app.local_addr());
-    let store = app.context().store.clone();
-    let (trigger, mut stop) = shutdown::channel();
+    let ctx = app.context().clone();
     let server = tokio::spawn(async move {
-        app.run_until_stopped(async move { stop.recv().await })
-            .await
-            .expect("server runs");
+        app.run_until_stopped().await.expect("server runs");
     });
     Some(TestApp {
         address,
         client: reqwest::Client::new(),
-        store,
+        store: ctx.store.clone(),
+        ctx,
         config,
         trigger,
         server: Some(server),
         _data_dir: data_dir,
         postgres_database,
     })
+}
+
+/// The Redis server tests use.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Point `config` at Redis with a prefix of its own; `false` (skip) when Redis is not there
+/// and not required.
+pub async fn use_redis(config: &mut Config, url: &str) -> bool {
+    let reachable = async {
+        let client = redis::Client::open(url).ok()?;
+        let mut connection = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .ok()
+    }
+    .await
+    .is_some();
+    if !reachable {
+        assert!(
+            !services_required(),
+            "Redis is required (SWITCHBOARD_REQUIRE_SERVICES=1) at {url}"
+        );
+        eprintln!("skipping: Redis at {url} is not available");
+        return false;
+    }
+    config.redis_url = Some(url.to_owned());
+    config.redis_prefix = format!("sbtest-{}", uuid::Uuid::new_v4().simple());
+    true
+}
+
+impl TestApp {
+    /// Another node of the same cluster: same database and bus, its own port.
+    pub async fn spawn_node(&self) -> TestApp {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = self.config.clone();
+        config.data_dir = data_dir.path().to_owned();
+        start(config, data_dir, None)
+            .await
+            .expect("a second node starts")
+    }
+
+    /// Shut down gracefully; returns how long it took.
+    pub async fn stop(mut self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        self.trigger.trigger();
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server task ends cleanly");
+        }
+        started.elapsed()
+    }
 }
 
 impl Drop for TestApp {

@@ -1,0 +1,130 @@
+//! Reading an inbox from a cursor, waiting when there is nothing new. Every transport is a thin
+//! adapter over `Reader`.
+//!
+//! Register, then read: the reader subscribes to the hub before its first store read, so an
+//! event committed at any moment is either in that read or in a later wake-up. Wake-ups that
+//! continue the cursor exactly are used as they are; any gap, a lagging channel or a bus
+//! reconnect makes the reader read the store again. Result: every event exactly once, in seq
+//! order, for as long as the client resends its cursor.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{
+    cursor::{CursorError, CursorParam},
+    hub::{Hub, Subscription},
+};
+use crate::{
+    bus::{EphemeralEvent, Wake},
+    domain::InboxKey,
+    store::{Store, StoreError, StoredEvent},
+};
+
+/// One item a client receives: a stored event (with seq) or an ephemeral one (without).
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum FeedItem {
+    Stored(StoredEvent),
+    Ephemeral(Arc<EphemeralEvent>),
+}
+
+impl FeedItem {
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            FeedItem::Stored(event) => Some(event.seq),
+            FeedItem::Ephemeral(_) => None,
+        }
+    }
+
+    pub fn event_type(&self) -> &str {
+        match self {
+            FeedItem::Stored(event) => &event.event_type,
+            FeedItem::Ephemeral(event) => &event.event_type,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("bad cursor")]
+    Cursor(CursorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A subscriber of one inbox at a cursor.
+pub struct Reader {
+    store: Store,
+    subscription: Subscription,
+    cursor: i64,
+    /// A wake-up said the store has something we have not read. Kept across cancellation, so
+    /// `next` can be raced against timers without losing a wake-up.
+    must_read: bool,
+}
+
+impl Reader {
+    /// Subscribe to `inbox` and resolve the client's cursor.
+    pub async fn open(
+        store: &Store,
+        hub: &Hub,
+        inbox: &InboxKey,
+        cursor: CursorParam,
+    ) -> Result<Reader, FeedError> {
+        let subscription = hub.subscribe(inbox).await;
+        let head = store.inbox_head(inbox).await?;
+        let cursor = cursor.resolve(head).map_err(FeedError::Cursor)?;
+        Ok(Reader {
+            store: store.clone(),
+            subscription,
+            cursor,
+            must_read: true,
+        })
+    }
+
+    /// The last seq handed out.
+    pub fn cursor(&self) -> i64 {
+        self.cursor
+    }
+
+    /// The next items, at most `limit` stored events; waits until there is at least one.
+    /// Cancel-safe: dropping the future loses nothing.
+    pub async fn next(&mut self, limit: usize) -> Result<Vec<FeedItem>, StoreError> {
+        loop {
+            if self.must_read {
+                let events = self
+                    .store
+                    .events_after(self.subscription.inbox(), self.cursor, limit as i64)
+                    .await?;
+                self.must_read = false;
+                if let Some(last) = events.last() {
+                    self.cursor = last.seq;
+                    // A full page may have more behind it.
+                    self.must_read = events.len() == limit;
+                    return Ok(events.into_iter().map(FeedItem::Stored).collect());
+                }
+            }
+            match self.subscription.recv().await {
+                Wake::Events(events) => {
+                    let fresh: Vec<&StoredEvent> =
+                        events.iter().filter(|e| e.seq > self.cursor).collect();
+                    let contiguous = fresh
+                        .iter()
+                        .enumerate()
+                        .all(|(i, e)| e.seq == self.cursor + 1 + i as i64);
+                    if fresh.is_empty() {
+                        continue;
+                    }
+                    if !contiguous || fresh.len() > limit {
+                        self.must_read = true;
+                        continue;
+                    }
+                    self.cursor = fresh.last().map_or(self.cursor, |e| e.seq);
+                    return Ok(fresh.into_iter().cloned().map(FeedItem::Stored).collect());
+                }
+                Wake::Ephemeral(event) => return Ok(vec![FeedItem::Ephemeral(event)]),
+                Wake::Resync => self.must_read = true,
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The accept loop: hyper connections with a header read timeout (slowloris), a global
+//! connection cap taken before `accept`, and a graceful, bounded drain.
+//!
+//! `axum::serve` offers neither the header timeout nor the cap, so the loop is ours (in the
+//! manner of mini-redis's `Listener`). On shutdown the listener closes first; parked requests
+//! see the same shutdown signal and answer; then open connections get `drain` to finish before
+//! the process goes on without them.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{extract::Request, Router};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tower::ServiceExt;
+
+use crate::shutdown::Shutdown;
+
+/// Limits of the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    /// Open connections at most; further clients wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Time a client has to send its request headers.
+    pub header_read_timeout: Duration,
+    /// Time open connections get to finish after shutdown starts.
+    pub drain: Duration,
+}
+
+/// Serve `app` on `listener` until `shutdown`, then drain.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut shutdown: Shutdown,
+    limits: ServerLimits,
+) {
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+
+    loop {
+        // Take the slot before accepting, so a full server stops accepting rather than
+        // accepting and dropping.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = shutdown.recv() => break,
+        };
+        let (stream, _remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.recv() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(
+            app.clone()
+                .map_request(|request: Request<Incoming>| request.map(axum::body::Body::new)),
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(limits.drain) => tracing::warn!("drain time over; closing the remaining connections"),
+    }
+}
