@@ -87,22 +87,30 @@ impl Reader {
         self.cursor
     }
 
+    /// What the store already holds after the cursor (at most `limit`), without waiting.
+    pub async fn available(&mut self, limit: usize) -> Result<Vec<FeedItem>, StoreError> {
+        if !self.must_read {
+            return Ok(Vec::new());
+        }
+        let events = self
+            .store
+            .events_after(self.subscription.inbox(), self.cursor, limit as i64)
+            .await?;
+        // A full page may have more behind it.
+        self.must_read = events.len() == limit;
+        if let Some(last) = events.last() {
+            self.cursor = last.seq;
+        }
+        Ok(events.into_iter().map(FeedItem::Stored).collect())
+    }
+
     /// The next items, at most `limit` stored events; waits until there is at least one.
     /// Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self, limit: usize) -> Result<Vec<FeedItem>, StoreError> {
         loop {
-            if self.must_read {
-                let events = self
-                    .store
-                    .events_after(self.subscription.inbox(), self.cursor, limit as i64)
-                    .await?;
-                self.must_read = false;
-                if let Some(last) = events.last() {
-                    self.cursor = last.seq;
-                    // A full page may have more behind it.
-                    self.must_read = events.len() == limit;
-                    return Ok(events.into_iter().map(FeedItem::Stored).collect());
-                }
+            let stored = self.available(limit).await?;
+            if !stored.is_empty() {
+                return Ok(stored);
             }
             match self.subscription.recv().await {
                 Wake::Events(events) => {

@@ -5,6 +5,8 @@ mod helpers;
 mod bad_input;
 mod chat_flow;
 mod cli;
+mod clients;
 mod concurrency;
 mod ops;
+mod realtime;
 mod scoping;

@@ -121,12 +121,16 @@ async fn answer(
         .touch(&principal.inbox(), timeout + PRESENCE_GRACE)
         .await;
 
-    let mut shutdown = ctx.shutdown.clone();
-    let events = tokio::select! {
-        events = reader.next(limit) => events?,
-        _ = tokio::time::sleep(timeout) => Vec::new(),
-        _ = shutdown.recv() => Vec::new(),
-    };
+    // What is already there is answered at once, whatever the timeout; only then park.
+    let mut events = reader.available(limit).await?;
+    if events.is_empty() {
+        let mut shutdown = ctx.shutdown.clone();
+        events = tokio::select! {
+            events = reader.next(limit) => events?,
+            _ = tokio::time::sleep(timeout) => Vec::new(),
+            _ = shutdown.recv() => Vec::new(),
+        };
+    }
     metrics::counter!("events_delivered_total", "transport" => "longpoll")
         .increment(events.len() as u64);
     Ok(PollAnswer {
