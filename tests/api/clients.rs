@@ -198,3 +198,98 @@ impl WsStream {
             .unwrap();
     }
 }
+
+/// The transports a collector can use.
+#[derive(Clone, Copy, Debug)]
+pub enum Transport {
+    LongPoll,
+    Sse,
+    Ws,
+}
+
+/// Subscribe from cursor 0 over `transport` until the cursor reaches `target` (0 = not known
+/// yet), disconnecting at random moments and resuming from the cursor each time, each time on
+/// a random node of `bases`. Returns every seq received, in order of arrival.
+pub async fn collect(
+    transport: Transport,
+    bases: Vec<String>,
+    token: String,
+    target: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    seed: u64,
+) -> Vec<i64> {
+    use rand::{Rng, SeedableRng};
+    use std::sync::atomic::Ordering;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let client = reqwest::Client::new();
+    let mut seqs: Vec<i64> = Vec::new();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
+    let done = |seqs: &Vec<i64>| {
+        let target = target.load(Ordering::SeqCst);
+        target > 0 && seqs.last().copied().unwrap_or(0) >= target
+    };
+    while !done(&seqs) && tokio::time::Instant::now() < give_up {
+        let cursor = seqs.last().copied().unwrap_or(0);
+        let base = bases[rng.gen_range(0..bases.len())].clone();
+        match transport {
+            Transport::LongPoll => {
+                let poll = long_poll(&client, &base, &token, Some(cursor), 1.0);
+                // Now and then the client gives up on a poll mid-flight (a page unload).
+                let answer = if rng.gen_bool(0.2) {
+                    match tokio::time::timeout(Duration::from_millis(rng.gen_range(0..300)), poll)
+                        .await
+                    {
+                        Ok(answer) => answer,
+                        Err(_) => continue,
+                    }
+                } else {
+                    poll.await
+                };
+                let (status, new_cursor, events) = answer;
+                assert_eq!(status, 200);
+                seqs.extend(events.iter().filter_map(|e| e.seq));
+                assert_eq!(
+                    new_cursor,
+                    Some(seqs.last().copied().unwrap_or(cursor)),
+                    "the answer's cursor is the last seq"
+                );
+            }
+            Transport::Sse => {
+                let Ok(mut stream) = open_sse(&base, &token, Some(cursor), "").await else {
+                    continue;
+                };
+                let take = rng.gen_range(1..30);
+                for _ in 0..take {
+                    match stream.next(Duration::from_secs(2)).await {
+                        Some(event) => seqs.extend(event.seq),
+                        None => break,
+                    }
+                }
+            }
+            Transport::Ws => {
+                let mut socket = open_ws(&base, &token, Some(cursor)).await;
+                let take = rng.gen_range(1..30);
+                for _ in 0..take {
+                    match socket.next(Duration::from_secs(2)).await {
+                        Some(event) => seqs.extend(event.seq),
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+    seqs
+}
+
+/// `seqs` must be exactly 1..=n: nothing lost, repeated or out of order.
+pub fn assert_exactly_once(what: &str, seqs: &[i64], n: i64) {
+    let expected: Vec<i64> = (1..=n).collect();
+    if seqs != expected.as_slice() {
+        let mut seen = std::collections::HashSet::new();
+        let duplicates: Vec<_> = seqs.iter().filter(|s| !seen.insert(**s)).collect();
+        let missing: Vec<_> = expected.iter().filter(|s| !seqs.contains(s)).collect();
+        panic!(
+            "{what}: got {} events, want 1..={n}; duplicates {duplicates:?}, missing {missing:?}",
+            seqs.len()
+        );
+    }
+}

@@ -7,6 +7,7 @@ mod chat_flow;
 mod cli;
 mod clients;
 mod concurrency;
+mod delivery;
 mod ops;
 mod realtime;
 mod scoping;
