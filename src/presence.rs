@@ -16,6 +16,9 @@ use redis::{aio::ConnectionManager, AsyncCommands};
 
 use crate::domain::InboxKey;
 
+/// Presence is advisory: a slow Redis must not hold up a stream or a poll.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Above this many marks the memory store drops expired ones on the next write.
 const PRUNE_ABOVE: usize = 10_000;
 
@@ -63,7 +66,7 @@ impl Presence {
                 let key = format!("{prefix}{}", inbox.as_str());
                 let millis = ttl.as_millis() as u64;
                 // GT keeps a longer expiry set by another connection of the same principal.
-                let result: redis::RedisResult<()> = async {
+                let result = tokio::time::timeout(REDIS_TIMEOUT, async {
                     let _: () = connection.set_nx(&key, 1).await?;
                     let _: () = redis::cmd("PEXPIRE")
                         .arg(&key)
@@ -77,11 +80,11 @@ impl Presence {
                         .arg("NX")
                         .query_async(&mut connection)
                         .await?;
-                    Ok(())
-                }
+                    redis::RedisResult::Ok(())
+                })
                 .await;
-                if let Err(error) = result {
-                    tracing::warn!(%error, "cannot record presence in Redis");
+                if !matches!(result, Ok(Ok(()))) {
+                    tracing::warn!("cannot record presence in Redis");
                 }
             }
         }
@@ -99,7 +102,9 @@ impl Presence {
             Presence::Redis { connection, prefix } => {
                 let mut connection = connection.clone();
                 let key = format!("{prefix}{}", inbox.as_str());
-                connection.exists(&key).await.unwrap_or(false)
+                let exists =
+                    tokio::time::timeout(REDIS_TIMEOUT, connection.exists::<_, bool>(&key)).await;
+                matches!(exists, Ok(Ok(true)))
             }
         }
     }

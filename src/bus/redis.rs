@@ -15,6 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Incoming, Wake};
 use crate::domain::InboxKey;
 
+/// A publish slower than this counts as failed and is retried in the background, so a Redis
+/// outage never holds up the request that wrote the message.
+const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Failed publishes kept for retry; past this the oldest are dropped (subscribers still catch
 /// up from the store on their next read or resync).
 const RETRY_QUEUE: usize = 10_000;
@@ -80,10 +84,14 @@ impl RedisBus {
             }
         };
         let mut connection = self.publisher.clone();
-        let published: redis::RedisResult<i64> = connection.publish(&channel, &payload).await;
-        if let Err(error) = published {
+        let published = tokio::time::timeout(
+            PUBLISH_TIMEOUT,
+            connection.publish::<_, _, i64>(&channel, &payload),
+        )
+        .await;
+        if !matches!(published, Ok(Ok(_))) {
             metrics::counter!("bus_publish_failures_total").increment(1);
-            tracing::warn!(%error, "publishing to Redis failed; will retry");
+            tracing::warn!("publishing to Redis failed; will retry");
             if self.retries.try_send((channel, payload)).is_err() {
                 metrics::counter!("bus_publish_dropped_total").increment(1);
             }

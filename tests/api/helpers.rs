@@ -238,6 +238,21 @@ impl TestApp {
             .expect("a second node starts")
     }
 
+    /// Stop this node and start it again with `config`, on the same database.
+    pub async fn restart_with(mut self, config: Config) -> TestApp {
+        self.trigger.trigger();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = config;
+        config.data_dir = data_dir.path().to_owned();
+        let database = self.postgres_database.take();
+        start(config, data_dir, database)
+            .await
+            .expect("the node restarts")
+    }
+
     /// Shut down gracefully; returns how long it took.
     pub async fn stop(mut self) -> std::time::Duration {
         let started = std::time::Instant::now();

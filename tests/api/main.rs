@@ -6,6 +6,7 @@ mod bad_input;
 mod chat_flow;
 mod cli;
 mod clients;
+mod cluster;
 mod concurrency;
 mod delivery;
 mod ops;
