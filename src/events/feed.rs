@@ -128,6 +128,14 @@ impl Reader {
                         continue;
                     }
                     self.cursor = fresh.last().map_or(self.cursor, |e| e.seq);
+                    // Commit to hand-over, for live events (backlog reads would only measure
+                    // how long the client was away).
+                    let now = crate::store::now_millis();
+                    for event in &fresh {
+                        let millis = (now - event.created_at).max(0);
+                        metrics::histogram!("event_delivery_seconds")
+                            .record(millis as f64 / 1000.0);
+                    }
                     return Ok(fresh.into_iter().cloned().map(FeedItem::Stored).collect());
                 }
                 Wake::Ephemeral(event) => return Ok(vec![FeedItem::Ephemeral(event)]),

@@ -19,6 +19,8 @@ crate::on_both_backends!(
     typing_is_ephemeral,
     presence_and_connection_caps,
     one_broadcast_wakes_many_waiters,
+    old_browser_requests_work,
+    slow_headers_are_cut_off,
 );
 
 /// A company with an operator, a customer, and their conversation (2 events in each inbox).
@@ -516,5 +518,99 @@ async fn one_broadcast_wakes_many_waiters(backend: TestBackend) {
         app.ctx.hub.subscribers(&inbox),
         0,
         "the slot goes with the last waiter"
+    );
+}
+
+/// IE8/9's XDomainRequest: no custom headers, `text/plain` bodies, the token in the query.
+async fn old_browser_requests_work(backend: TestBackend) {
+    let Some(app) = spawn_app_with(backend, |config| {
+        config.cors_origins = vec!["http://shop.example".into()]
+    })
+    .await
+    else {
+        return;
+    };
+    let (customer, _, conversation) = chat(&app).await;
+    let response = app
+        .client
+        .post(app.url(&format!(
+            "/v1/conversations/{conversation}/messages?access_token={}",
+            customer.token
+        )))
+        .header("content-type", "text/plain")
+        .header("origin", "http://shop.example")
+        .body(r#"{"text":"from IE8","client_msg_id":"xdr-1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://shop.example"
+    );
+    // Origins outside the allow-list get no CORS grant.
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/v1/events?timeout=0&access_token={}",
+            customer.token
+        )))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    // A preflight from the allowed origin is answered.
+    let response = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/events/stream"))
+        .header("origin", "http://shop.example")
+        .header("access-control-request-method", "GET")
+        .header(
+            "access-control-request-headers",
+            "authorization,last-event-id",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://shop.example"
+    );
+}
+
+/// A client that never finishes its headers is disconnected (slowloris).
+async fn slow_headers_are_cut_off(backend: TestBackend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = spawn_app_with(backend, |config| {
+        config.header_read_timeout = Duration::from_millis(500)
+    })
+    .await
+    else {
+        return;
+    };
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buffer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buffer)).await;
+    assert!(read.is_ok(), "the server closed the connection");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A normal client is unaffected.
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
     );
 }
