@@ -5,9 +5,17 @@
 //! Scenarios:
 //! - `send`: N concurrent senders posting messages as fast as the server answers; reports
 //!   messages per second and latency percentiles.
+//! - `fanout`: one inbox with thousands of SSE subscribers; time until the last has a message.
+//! - `sse-idle`: idle SSE connections held by the server and resident memory per connection.
+//! - `longpoll-cycles`: poll cycles per second.
 
+mod fanout;
+mod idle;
+mod longpoll;
 mod report;
 mod send;
+mod setup;
+mod sse_client;
 
 use clap::{Parser, Subcommand};
 
@@ -40,16 +48,36 @@ struct Cli {
 enum Scenario {
     /// Message send throughput and latency with concurrent senders.
     Send(send::SendArgs),
+    /// One message to thousands of SSE subscribers of one inbox.
+    Fanout(fanout::FanoutArgs),
+    /// Idle SSE connections and server memory per connection.
+    SseIdle(idle::IdleArgs),
+    /// Long-poll request cycles per second.
+    LongpollCycles(longpoll::LongPollArgs),
+    /// (Used by `sse-idle`) hold connections in a child process.
+    #[command(hide = true)]
+    Hold(idle::HoldArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     check_loopback(&cli.url)?;
-    let result = match cli.scenario {
-        Scenario::Send(args) => send::run(&cli.url, &cli.admin_token, args).await?,
+    let line = match cli.scenario {
+        Scenario::Send(args) => {
+            serde_json::to_string(&send::run(&cli.url, &cli.admin_token, args).await?)?
+        }
+        Scenario::Fanout(args) => {
+            serde_json::to_string(&fanout::run(&cli.url, &cli.admin_token, args).await?)?
+        }
+        Scenario::SseIdle(args) => {
+            serde_json::to_string(&idle::run(&cli.url, &cli.admin_token, args).await?)?
+        }
+        Scenario::LongpollCycles(args) => {
+            serde_json::to_string(&longpoll::run(&cli.url, &cli.admin_token, args).await?)?
+        }
+        Scenario::Hold(args) => return idle::hold(&cli.url, args).await,
     };
-    let line = serde_json::to_string(&result)?;
     println!("{line}");
     if let Some(path) = cli.out {
         std::fs::write(path, format!("{line}\n"))?;

@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::report::{latency_histogram, record, Latency};
+use crate::setup::{company_with_operator, customer_in_chat};
 
 #[derive(clap::Args)]
 pub struct SendArgs {
@@ -55,47 +55,26 @@ pub async fn run(base: &str, admin_token: &str, args: SendArgs) -> anyhow::Resul
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.senders * 2)
         .build()?;
-    let run_id = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis();
 
     let mut companies = Vec::new();
     for c in 0..args.companies {
-        let company: Value = post(&client, base, admin_token, "/v1/admin/companies", json!({
-            "name": format!("Load {run_id} #{c}"), "email": format!("load-{run_id}-{c}@example.com"),
-            "city": "Novosibirsk", "timezone": "Asia/Novosibirsk"
-        })).await.context("creating a company (is --admin-token right?)")?;
-        let company_id = company["id"].as_i64().context("company id")?;
-        post(&client, base, admin_token, &format!("/v1/admin/companies/{company_id}/operators"), json!({
-            "name": "Load operator", "email": format!("op-{run_id}-{c}@example.com"), "password": "load-test-password"
-        })).await?;
+        let (company_id, _) =
+            company_with_operator(&client, base, admin_token, &format!("send {c}")).await?;
         companies.push(company_id);
     }
 
     let text: String = "x".repeat(args.message_chars.max(1));
     let mut senders = Vec::new();
     for s in 0..args.senders {
-        let customer: Value = post(
-            &client,
-            base,
-            "",
-            "/v1/customers",
-            json!({"name": format!("Sender {s}"), "city": "Moscow", "timezone": "Europe/Moscow"}),
-        )
-        .await?;
-        let token = customer["token"].as_str().context("token")?.to_owned();
-        let opened: Value = post(
-            &client,
-            base,
-            &token,
-            "/v1/conversations",
-            json!({"company_id": companies[s % companies.len()], "text": "hello"}),
-        )
-        .await?;
-        let conversation = opened["conversation"]["id"]
-            .as_i64()
-            .context("conversation id")?;
-        senders.push((token, conversation));
+        senders.push(
+            customer_in_chat(
+                &client,
+                base,
+                companies[s % companies.len()],
+                &format!("Sender {s}"),
+            )
+            .await?,
+        );
     }
 
     let warmup = Duration::from_secs(1);
@@ -157,28 +136,4 @@ pub async fn run(base: &str, admin_token: &str, args: SendArgs) -> anyhow::Resul
         messages_per_s: (messages as f64 / seconds * 10.0).round() / 10.0,
         latency: Latency::from_histogram(&histogram),
     })
-}
-
-async fn post(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    path: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let mut request = client.post(format!("{base}{path}")).json(&body);
-    if !token.is_empty() {
-        request = request.bearer_auth(token);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("POST {path}"))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .with_context(|| format!("POST {path}: body"))?;
-    anyhow::ensure!(status.is_success(), "POST {path}: {status} {body}");
-    Ok(body)
 }

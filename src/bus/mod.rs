@@ -22,7 +22,7 @@ pub use self::redis::RedisBus;
 #[serde(rename_all = "snake_case")]
 pub enum Wake {
     /// Newly committed events of the inbox, oldest first.
-    Events(Arc<[StoredEvent]>),
+    Events(Vec<StoredEvent>),
     /// An event that is not stored and has no seq (typing).
     Ephemeral(Arc<EphemeralEvent>),
     /// Something may have been missed: re-read the store from your cursor.

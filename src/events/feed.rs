@@ -7,40 +7,102 @@
 //! reconnect makes the reader read the store again. Result: every event exactly once, in seq
 //! order, for as long as the client resends its cursor.
 
-use std::sync::Arc;
+use std::{
+    fmt::Write as _,
+    sync::{Arc, OnceLock},
+};
 
+use bytes::Bytes;
 use serde::Serialize;
 
 use super::{
     cursor::{CursorError, CursorParam},
-    hub::{Hub, Subscription},
+    hub::{Hub, Signal, Subscription},
 };
 use crate::{
-    bus::{EphemeralEvent, Wake},
+    bus::EphemeralEvent,
     domain::InboxKey,
     store::{Store, StoreError, StoredEvent},
 };
+
+/// A stored event as handed to subscribers. Thousands of subscribers of one inbox on a node
+/// share one of these per event, so its JSON and its SSE frame are encoded once, not once per
+/// connection.
+#[derive(Debug)]
+pub struct SharedEvent {
+    pub event: StoredEvent,
+    json: OnceLock<String>,
+    sse: OnceLock<Bytes>,
+}
+
+impl SharedEvent {
+    pub fn new(event: StoredEvent) -> Self {
+        SharedEvent {
+            event,
+            json: OnceLock::new(),
+            sse: OnceLock::new(),
+        }
+    }
+
+    /// `{"seq","type","data","created_at"}`, encoded on first use.
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| {
+            serde_json::to_string(&self.event).unwrap_or_else(|_| "null".to_owned())
+        })
+    }
+
+    /// The complete SSE frame (`id:`, `event:`, `data:`), encoded on first use.
+    pub fn sse_frame(&self) -> &Bytes {
+        self.sse.get_or_init(|| {
+            let mut frame = String::with_capacity(self.json().len() + 64);
+            let _ = write!(
+                frame,
+                "id: {}\nevent: {}\ndata: {}\n\n",
+                self.event.seq,
+                self.event.event_type,
+                self.json()
+            );
+            Bytes::from(frame)
+        })
+    }
+}
+
+impl Serialize for SharedEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.event.serialize(serializer)
+    }
+}
 
 /// One item a client receives: a stored event (with seq) or an ephemeral one (without).
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum FeedItem {
-    Stored(StoredEvent),
+    Stored(Arc<SharedEvent>),
     Ephemeral(Arc<EphemeralEvent>),
 }
 
 impl FeedItem {
     pub fn seq(&self) -> Option<i64> {
         match self {
-            FeedItem::Stored(event) => Some(event.seq),
+            FeedItem::Stored(shared) => Some(shared.event.seq),
             FeedItem::Ephemeral(_) => None,
         }
     }
 
     pub fn event_type(&self) -> &str {
         match self {
-            FeedItem::Stored(event) => &event.event_type,
+            FeedItem::Stored(shared) => &shared.event.event_type,
             FeedItem::Ephemeral(event) => &event.event_type,
+        }
+    }
+
+    /// The item's JSON (shared for stored events).
+    pub fn json(&self) -> String {
+        match self {
+            FeedItem::Stored(shared) => shared.json().to_owned(),
+            FeedItem::Ephemeral(event) => {
+                serde_json::to_string(event).unwrap_or_else(|_| "null".to_owned())
+            }
         }
     }
 }
@@ -101,7 +163,10 @@ impl Reader {
         if let Some(last) = events.last() {
             self.cursor = last.seq;
         }
-        Ok(events.into_iter().map(FeedItem::Stored).collect())
+        Ok(events
+            .into_iter()
+            .map(|e| FeedItem::Stored(Arc::new(SharedEvent::new(e))))
+            .collect())
     }
 
     /// The next items, at most `limit` stored events; waits until there is at least one.
@@ -113,13 +178,15 @@ impl Reader {
                 return Ok(stored);
             }
             match self.subscription.recv().await {
-                Wake::Events(events) => {
-                    let fresh: Vec<&StoredEvent> =
-                        events.iter().filter(|e| e.seq > self.cursor).collect();
+                Signal::Events(events) => {
+                    let fresh: Vec<&Arc<SharedEvent>> = events
+                        .iter()
+                        .filter(|e| e.event.seq > self.cursor)
+                        .collect();
                     let contiguous = fresh
                         .iter()
                         .enumerate()
-                        .all(|(i, e)| e.seq == self.cursor + 1 + i as i64);
+                        .all(|(i, e)| e.event.seq == self.cursor + 1 + i as i64);
                     if fresh.is_empty() {
                         continue;
                     }
@@ -127,19 +194,19 @@ impl Reader {
                         self.must_read = true;
                         continue;
                     }
-                    self.cursor = fresh.last().map_or(self.cursor, |e| e.seq);
+                    self.cursor = fresh.last().map_or(self.cursor, |e| e.event.seq);
                     // Commit to hand-over, for live events (backlog reads would only measure
                     // how long the client was away).
                     let now = crate::store::now_millis();
-                    for event in &fresh {
-                        let millis = (now - event.created_at).max(0);
+                    for shared in &fresh {
+                        let millis = (now - shared.event.created_at).max(0);
                         metrics::histogram!("event_delivery_seconds")
                             .record(millis as f64 / 1000.0);
                     }
                     return Ok(fresh.into_iter().cloned().map(FeedItem::Stored).collect());
                 }
-                Wake::Ephemeral(event) => return Ok(vec![FeedItem::Ephemeral(event)]),
-                Wake::Resync => self.must_read = true,
+                Signal::Ephemeral(event) => return Ok(vec![FeedItem::Ephemeral(event)]),
+                Signal::Resync => self.must_read = true,
             }
         }
     }

@@ -17,11 +17,36 @@ use std::{
 
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::feed::SharedEvent;
 use crate::{
     bus::{Bus, EphemeralEvent, Incoming, Wake},
     domain::InboxKey,
     store::StoredEvent,
 };
+
+/// What the hub hands every local subscriber of an inbox: the bus's wake-up, with stored
+/// events wrapped once per node so their encodings are shared by all subscribers.
+#[derive(Clone, Debug)]
+pub enum Signal {
+    Events(Arc<[Arc<SharedEvent>]>),
+    Ephemeral(Arc<EphemeralEvent>),
+    Resync,
+}
+
+impl From<Wake> for Signal {
+    fn from(wake: Wake) -> Self {
+        match wake {
+            Wake::Events(events) => Signal::Events(
+                events
+                    .into_iter()
+                    .map(|e| Arc::new(SharedEvent::new(e)))
+                    .collect(),
+            ),
+            Wake::Ephemeral(event) => Signal::Ephemeral(event),
+            Wake::Resync => Signal::Resync,
+        }
+    }
+}
 
 const SHARDS: usize = 32;
 /// Wake-ups buffered per inbox; a subscriber that falls further behind is told to re-read
@@ -32,7 +57,7 @@ const CHANNEL_CAPACITY: usize = 64;
 const SUBSCRIBE_CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Slot {
-    sender: broadcast::Sender<Wake>,
+    sender: broadcast::Sender<Signal>,
     /// Live `Subscription`s of this inbox on this node.
     subscribers: usize,
     /// Becomes true once the bus confirmed the channel subscription.
@@ -54,7 +79,7 @@ pub struct Hub {
 /// One registered waiter of an inbox. Dropping it unregisters.
 pub struct Subscription {
     inbox: InboxKey,
-    receiver: broadcast::Receiver<Wake>,
+    receiver: broadcast::Receiver<Signal>,
     hub: Hub,
 }
 
@@ -133,10 +158,7 @@ impl Hub {
         }
         for (inbox, mut events) in by_inbox {
             events.sort_by_key(|e| e.seq);
-            self.shared
-                .bus
-                .publish(&inbox, Wake::Events(events.into()))
-                .await;
+            self.shared.bus.publish(&inbox, Wake::Events(events)).await;
         }
     }
 
@@ -169,14 +191,14 @@ async fn dispatch(shared: Weak<Shared>, mut incoming: mpsc::UnboundedReceiver<In
             Incoming::Wake { inbox, wake } => {
                 let shard = hub.shard(&inbox).lock().expect("hub shard poisoned");
                 if let Some(slot) = shard.get(&inbox) {
-                    let _ = slot.sender.send(wake);
+                    let _ = slot.sender.send(Signal::from(wake));
                 }
             }
             Incoming::Resync => {
                 for shard in &hub.shared.shards {
                     let shard = shard.lock().expect("hub shard poisoned");
                     for slot in shard.values() {
-                        let _ = slot.sender.send(Wake::Resync);
+                        let _ = slot.sender.send(Signal::Resync);
                     }
                 }
             }
@@ -186,10 +208,10 @@ async fn dispatch(shared: Weak<Shared>, mut incoming: mpsc::UnboundedReceiver<In
 
 impl Subscription {
     /// The next wake-up. A subscriber that fell behind the channel gets `Resync`.
-    pub async fn recv(&mut self) -> Wake {
+    pub async fn recv(&mut self) -> Signal {
         match self.receiver.recv().await {
-            Ok(wake) => wake,
-            Err(broadcast::error::RecvError::Lagged(_)) => Wake::Resync,
+            Ok(signal) => signal,
+            Err(broadcast::error::RecvError::Lagged(_)) => Signal::Resync,
             // The slot is only removed with its last subscription, which is this one.
             Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
         }

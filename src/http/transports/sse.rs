@@ -6,7 +6,7 @@
 //! polyfills need before they see the first event. Never compressed; `X-Accel-Buffering: no`
 //! keeps nginx from buffering it.
 
-use std::{fmt::Write as _, time::Duration};
+use std::{fmt::Write as _, io::Write as _, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
@@ -117,18 +117,27 @@ async fn stream(
     Ok(response)
 }
 
-/// SSE frames for a batch, encoded once into one buffer.
+/// SSE frames for a batch. Stored events bring their frame already encoded (shared by every
+/// subscriber of the inbox on this node); only ephemeral ones are framed here.
 fn frame(items: &[FeedItem]) -> Bytes {
-    let mut out = String::with_capacity(items.len() * 256);
+    if let [FeedItem::Stored(shared)] = items {
+        return shared.sse_frame().clone();
+    }
+    let mut out = Vec::with_capacity(items.len() * 256);
     for item in items {
-        let json = serde_json::to_string(item).unwrap_or_else(|_| "null".to_owned());
-        if let Some(seq) = item.seq() {
-            let _ = writeln!(out, "id: {seq}");
+        match item {
+            FeedItem::Stored(shared) => out.extend_from_slice(shared.sse_frame()),
+            FeedItem::Ephemeral(_) => {
+                // Event names are ours ("typing"), never user input: no line breaks; and
+                // serde_json never writes a raw line break, so the JSON is one `data:` line.
+                let _ = write!(
+                    out,
+                    "event: {}\ndata: {}\n\n",
+                    item.event_type(),
+                    item.json()
+                );
+            }
         }
-        // Event names are ours ("message.created"), never user input: no line breaks.
-        let _ = writeln!(out, "event: {}", item.event_type());
-        // serde_json never writes a raw line break, so the event is one `data:` line.
-        let _ = write!(out, "data: {json}\n\n");
     }
     Bytes::from(out)
 }

@@ -115,8 +115,7 @@ async fn session(
                 metrics::counter!("events_delivered_total", "transport" => "ws").increment(items.len() as u64);
                 let mut failed = false;
                 for item in &items {
-                    let json = serde_json::to_string(item).unwrap_or_default();
-                    if sink.send(Message::Text(json.into())).await.is_err() {
+                    if sink.send(Message::Text(item.json().into())).await.is_err() {
                         failed = true;
                         break;
                     }
