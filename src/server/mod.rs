@@ -1,10 +1,13 @@
 //! The accept loop: hyper connections with a header read timeout (slowloris), a global
-//! connection cap taken before `accept`, and a graceful, bounded drain.
+//! connection cap taken before `accept`, and a graceful, bounded drain. Event streams skip
+//! hyper (see `stream`) to keep long-lived connections small.
 //!
 //! `axum::serve` offers neither the header timeout nor the cap, so the loop is ours (in the
 //! manner of mini-redis's `Listener`). On shutdown the listener closes first; parked requests
-//! see the same shutdown signal and answer; then open connections get `drain` to finish before
-//! the process goes on without them.
+//! and streams see the same shutdown signal and end; then open connections get `drain` to
+//! finish before the process goes on without them.
+
+mod stream;
 
 use std::{sync::Arc, time::Duration};
 
@@ -67,22 +70,33 @@ pub async fn serve(
             _ = shutdown.recv() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(
-            app.clone()
-                .map_request(|request: Request<Incoming>| request.map(axum::body::Body::new)),
-        );
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (app, builder, watcher) = (app.clone(), builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let _ = connection.await;
+            if stream::is_event_stream(&stream, limits.header_read_timeout).await {
+                let _ = stream::serve(stream, app, limits.header_read_timeout).await;
+            } else {
+                let service =
+                    TowerToHyperService::new(app.map_request(|request: Request<Incoming>| {
+                        request.map(axum::body::Body::new)
+                    }));
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let _ = watcher.watch(connection.into_owned()).await;
+            }
             drop(permit);
         });
     }
     drop(listener);
+    // Done when hyper's connections closed and every connection (streams too) gave back its
+    // slot, or when the drain time is over.
+    let all_closed = async {
+        graceful.shutdown().await;
+        let _ = connections
+            .acquire_many(limits.max_connections as u32)
+            .await;
+    };
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = all_closed => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(limits.drain) => tracing::warn!("drain time over; closing the remaining connections"),
     }
 }
