@@ -583,7 +583,8 @@ async fn old_browser_requests_work(backend: TestBackend) {
     );
 }
 
-/// A client that never finishes its headers is disconnected (slowloris).
+/// A client that never finishes its headers is disconnected (slowloris), on the ordinary path
+/// and on the event-stream path (served outside hyper); a malformed stream request gets 400.
 async fn slow_headers_are_cut_off(backend: TestBackend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Some(app) = spawn_app_with(backend, |config| {
@@ -594,15 +595,55 @@ async fn slow_headers_are_cut_off(backend: TestBackend) {
         return;
     };
     let address = app.address.trim_start_matches("http://").to_owned();
-    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    for start in [
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n",
+        "GET /v1/events/stream?access_token=x HTTP/1.1\r\nHost: x\r\n",
+    ] {
+        let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+        slow.write_all(start.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let mut buffer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buffer)).await;
+        assert!(read.is_ok(), "the server closed the connection: {start}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+    let mut garbage = tokio::net::TcpStream::connect(&address).await.unwrap();
+    garbage
+        .write_all(b"GET /v1/events/stream HTTP/1.1\r\nBad Header Line\r\n\r\n")
         .await
         .unwrap();
-    let started = Instant::now();
     let mut buffer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buffer)).await;
-    assert!(read.is_ok(), "the server closed the connection");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    tokio::time::timeout(Duration::from_secs(5), garbage.read_to_end(&mut buffer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        buffer.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&buffer)
+    );
+
+    // A stream's head: close-delimited, not chunked.
+    let (customer, _, _) = chat(&app).await;
+    let mut raw = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "GET /v1/events/stream?cursor=0&access_token={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        customer.token
+    );
+    raw.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(
+        head.contains("connection: close\r\n") && !head.contains("transfer-encoding"),
+        "{head}"
+    );
+
     // A normal client is unaffected.
     assert_eq!(
         app.client
