@@ -10,6 +10,7 @@
 //! - [`events`]: the event model, and reading inboxes: cursors, the local hub, the feed.
 //! - [`bus`]: wake-ups between nodes (in-process or Redis pub/sub).
 //! - [`presence`]: who is online right now.
+//! - [`notify`]: the cascade notification policy.
 //! - [`server`]: the accept loop with connection caps, header timeout and bounded drain.
 //! - [`domain`]: pure rules: principals, access, validation, local time.
 //! - [`views`]: the JSON shapes served, shared by REST answers and events.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod notify;
 pub mod presence;
 pub mod server;
 pub mod shutdown;
