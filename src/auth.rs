@@ -37,6 +37,20 @@ impl TokenSigner {
         mac
     }
 
+    /// A signature of `payload` (for links such as unsubscribe, which need no login).
+    pub fn sign(&self, payload: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(&format!("link:{payload}")).finalize().into_bytes())
+    }
+
+    /// Does `signature` sign `payload`? Compared in constant time.
+    pub fn verify_signature(&self, payload: &str, signature: &str) -> bool {
+        URL_SAFE_NO_PAD.decode(signature).is_ok_and(|sig| {
+            self.mac(&format!("link:{payload}"))
+                .verify_slice(&sig)
+                .is_ok()
+        })
+    }
+
     /// A token for `principal`, issued at `now_secs`.
     pub fn issue(&self, principal: Principal, now_secs: i64) -> String {
         let payload = format!("{}.{}.{}", principal.kind_tag(), principal.id(), now_secs);

@@ -26,6 +26,8 @@ pub enum Command {
     Migrate,
     /// Create the demo company and operator (if missing) and print the login.
     Demo,
+    /// Run only the notification worker (to scale it apart from the web nodes).
+    Worker,
     /// Set up companies, branches and operators without crafting HTTP requests.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -164,6 +166,20 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_COMPANY_EMAIL_AFTER", default_value = "15m", value_parser = parse_duration, global = true)]
     pub company_email_after: Duration,
 
+    /// At most one notification per conversation and channel within this window; later
+    /// messages wait for the next digest.
+    #[arg(long, env = "SWITCHBOARD_NOTIFY_WINDOW", default_value = "15m", value_parser = parse_duration, global = true)]
+    pub notify_window: Duration,
+
+    /// The address people reach this service at, for links in e-mails (default: the listen
+    /// address).
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Run the notification worker inside `serve` (turn off when workers run apart).
+    #[arg(long, env = "SWITCHBOARD_WORKER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub worker: bool,
+
     /// Longest message text, in characters.
     #[arg(
         long,
@@ -233,6 +249,15 @@ impl Config {
         cli.config.database_url = None;
         cli.config.admin_token = None;
         cli.config
+    }
+
+    /// The base of links in e-mails.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// The database to use: the configured URL, or the SQLite file in the data directory.

@@ -48,6 +48,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied to {}", config.database().redacted());
             Ok(())
         }
+        Command::Worker => {
+            let (trigger, stopping) = shutdown::channel();
+            tokio::spawn(async move {
+                shutdown::signal().await;
+                trigger.trigger();
+            });
+            let ctx = startup::build_context(config, stopping.clone()).await?;
+            tracing::info!("notification worker running");
+            startup::notification_worker(&ctx)?.run(stopping).await;
+            Ok(())
+        }
         Command::Demo => {
             std::fs::create_dir_all(&config.data_dir)?;
             let store = startup::connect_store(&config).await?;

@@ -12,6 +12,7 @@ use crate::{
     config::{Config, Secret},
     events::hub::Hub,
     http::{api_router, ApiContext, ConnectionLimits},
+    notify::{email::Mailer, worker::Worker},
     presence::Presence,
     server::{self, ServerLimits},
     shutdown::Shutdown,
@@ -124,6 +125,22 @@ pub async fn build_context(config: Config, shutdown: Shutdown) -> anyhow::Result
         hub: Hub::new(bus, incoming),
         presence,
         shutdown,
+        notify_wake: Arc::default(),
+    })
+}
+
+/// The notification worker over the context's store, hub and presence.
+pub fn notification_worker(ctx: &ApiContext) -> anyhow::Result<Worker> {
+    Ok(Worker {
+        store: ctx.store.clone(),
+        hub: ctx.hub.clone(),
+        presence: ctx.presence.clone(),
+        mailer: Mailer::files(&ctx.config.data_dir)?,
+        links: ctx.tokens.clone(),
+        public_url: ctx.config.public_url(),
+        window: ctx.config.notify_window,
+        escalation_after: ctx.config.company_email_after,
+        wake: ctx.notify_wake.clone(),
     })
 }
 

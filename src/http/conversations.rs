@@ -96,9 +96,7 @@ async fn open_conversation(
         client_msg_id: validate::client_msg_id(body.client_msg_id.as_deref())?,
     };
     let mut opened = ctx.store.open_conversation(&open).await?;
-    ctx.hub
-        .publish_events(std::mem::take(&mut opened.posted.events))
-        .await;
+    after_write(&ctx, std::mem::take(&mut opened.posted.events)).await;
     let mut response = (StatusCode::CREATED, Json(opened_view(&opened))).into_response();
     if opened.posted.replayed {
         response
@@ -172,7 +170,8 @@ async fn open_many(
             .await
             .map_err(Error::from)
         {
-            Ok(opened) => {
+            Ok(mut opened) => {
+                after_write(&ctx, std::mem::take(&mut opened.posted.events)).await;
                 let view = opened_view(&opened);
                 OpenManyResult {
                     company_id,
@@ -375,6 +374,15 @@ async fn post_message(
     Ok(response)
 }
 
+/// After a message committed: wake its recipients on every node, and the notification worker.
+async fn after_write(
+    ctx: &ApiContext,
+    events: Vec<(crate::domain::InboxKey, crate::store::StoredEvent)>,
+) {
+    ctx.hub.publish_events(events).await;
+    ctx.notify_wake.notify_one();
+}
+
 /// Validate, authorize and store a message, then wake its recipients on every node. Shared by
 /// the REST endpoint and the WebSocket transport.
 pub(crate) async fn send_message(
@@ -402,9 +410,7 @@ pub(crate) async fn send_message(
         )
     };
     let mut posted = ctx.store.post_message(&new, &may_post).await?;
-    ctx.hub
-        .publish_events(std::mem::take(&mut posted.events))
-        .await;
+    after_write(ctx, std::mem::take(&mut posted.events)).await;
     Ok(posted)
 }
 

@@ -10,6 +10,7 @@ mod admin;
 mod companies;
 pub(crate) mod conversations;
 mod customers;
+mod notifications;
 mod operators;
 mod ops;
 /// Long-poll, JSONP, SSE and WebSocket over the inbox feed.
@@ -65,6 +66,8 @@ pub struct ApiContext {
     pub limits: Arc<ConnectionLimits>,
     /// Parked polls and open streams end when this fires.
     pub shutdown: Shutdown,
+    /// Poked after a message commits, so the notification worker looks at once.
+    pub notify_wake: Arc<tokio::sync::Notify>,
 }
 
 #[derive(OpenApi)]
@@ -72,7 +75,7 @@ pub struct ApiContext {
     info(title = "Switchboard", description = "Customer-to-company messaging API."),
     tags(
         (name = "customers"), (name = "operators"), (name = "companies"),
-        (name = "conversations"), (name = "events"), (name = "admin"), (name = "ops")
+        (name = "conversations"), (name = "events"), (name = "notifications"), (name = "admin"), (name = "ops")
     )
 )]
 struct ApiDoc;
@@ -87,6 +90,7 @@ pub fn api_router(ctx: ApiContext) -> Router {
         .merge(admin::router())
         .merge(ops::router())
         .merge(transports::router())
+        .merge(notifications::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let static_files = ServeDir::new(ctx.static_dir.as_path())

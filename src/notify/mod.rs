@@ -1,5 +1,12 @@
 //! Cascade notifications: deciding how to make sure a message is noticed without spamming.
 //!
 //! - `policy`: the pure decision for one message and one recipient.
+//! - `worker`: the loop that takes jobs from the queue, observes, decides and acts.
+//! - `email`: the digest e-mail and the outbox it is written to.
+//!
+//! Jobs are written by the transaction that writes the message (a transactional outbox), into
+//! a table that is also the queue: claimed with a lease, `FOR UPDATE SKIP LOCKED` on PostgreSQL.
 
+pub mod email;
 pub mod policy;
+pub mod worker;

@@ -71,8 +71,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (app, builder, watcher) = (app.clone(), builder.clone(), graceful.watcher());
+        let mut stopping = shutdown.clone();
         tokio::spawn(async move {
-            if stream::is_event_stream(&stream, limits.header_read_timeout).await {
+            // A client that connected but has not spoken yet must not hold up the drain.
+            let is_stream = tokio::select! {
+                is_stream = stream::is_event_stream(&stream, limits.header_read_timeout) => is_stream,
+                _ = stopping.recv() => return,
+            };
+            if is_stream {
                 let _ = stream::serve(stream, app, limits.header_read_timeout).await;
             } else {
                 let service =

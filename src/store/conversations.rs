@@ -165,9 +165,9 @@ impl Store {
         if created {
             let conversation = conversation_in(&mut w, conversation_id).await?;
             let data = events::conversation_payload(&conversation);
-            events = inbox::append_to_participants(
+            events = inbox::append(
                 &mut w,
-                conversation.parties(),
+                inbox::Targets::Participants(conversation.parties()),
                 EventType::ConversationCreated.as_str(),
                 &data,
                 now,
@@ -330,9 +330,9 @@ impl Store {
             "up_to_message_id": receipt.up_to_message_id,
             "unread_count": unread,
         });
-        let appended = inbox::append_to_participants(
+        let appended = inbox::append(
             &mut w,
-            (customer_id, company_id, branch_id),
+            inbox::Targets::Participants((customer_id, company_id, branch_id)),
             EventType::ConversationRead.as_str(),
             &data,
             now,
@@ -490,10 +490,31 @@ async fn post_in(
     let Some(message) = inserted else {
         return Ok(None);
     };
+    // The outbox: the notification worker picks this up once the transaction commits.
+    let (recipient_kind, recipient_id) = match new.sender_side {
+        Side::Customer => ("company", parties.1),
+        Side::Company => ("customer", parties.0),
+    };
+    sqlx::query(
+        "INSERT INTO notification_jobs (conversation_id, message_id, recipient_kind, recipient_id, stage, run_at, created_at)
+         VALUES ($1, $2, $3, $4, 'first', $5, $5)",
+    )
+    .bind(new.conversation_id)
+    .bind(message.id)
+    .bind(recipient_kind)
+    .bind(recipient_id)
+    .bind(now)
+    .execute(&mut *w.tx)
+    .await?;
     let data = events::message_payload(&message);
-    let events =
-        inbox::append_to_participants(w, parties, EventType::MessageCreated.as_str(), &data, now)
-            .await?;
+    let events = inbox::append(
+        w,
+        inbox::Targets::Participants(parties),
+        EventType::MessageCreated.as_str(),
+        &data,
+        now,
+    )
+    .await?;
     Ok(Some(Posted {
         message,
         replayed: false,

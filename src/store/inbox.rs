@@ -69,39 +69,79 @@ const PARTICIPANT_KEYS: &str = "
            OR EXISTS (SELECT 1 FROM operator_branches ob
                       WHERE ob.operator_id = o.id AND ob.branch_id = $3))";
 
-/// Append one event of `event_type` with `data` to the inbox of every participant of the
-/// conversation between `parties`, inside `w`. Returns each inbox with its new event.
-pub(super) async fn append_to_participants(
+/// Which inboxes an append goes to.
+pub(super) enum Targets<'a> {
+    /// Every participant of the conversation between these parties.
+    Participants(Parties),
+    /// Exactly these inboxes.
+    Inboxes(&'a [InboxKey]),
+}
+
+enum Bound {
+    Int(i64),
+    Text(String),
+}
+
+impl Targets<'_> {
+    /// A SQL list of inbox keys (for `inbox_key IN (…)`) and its parameters, `$1` onwards.
+    fn key_list(&self) -> (String, Vec<Bound>) {
+        match self {
+            Targets::Participants((customer_id, company_id, branch_id)) => (
+                PARTICIPANT_KEYS.to_owned(),
+                vec![
+                    Bound::Int(*customer_id),
+                    Bound::Int(*company_id),
+                    Bound::Int(branch_id.unwrap_or(0)),
+                ],
+            ),
+            Targets::Inboxes(keys) => (
+                (1..=keys.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                keys.iter()
+                    .map(|k| Bound::Text(k.as_str().to_owned()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::QueryAs<'q, sqlx::Any, (String, i64), sqlx::any::AnyArguments<'q>>,
+    values: &'q [Bound],
+) -> sqlx::query::QueryAs<'q, sqlx::Any, (String, i64), sqlx::any::AnyArguments<'q>> {
+    for value in values {
+        query = match value {
+            Bound::Int(v) => query.bind(*v),
+            Bound::Text(v) => query.bind(v.as_str()),
+        };
+    }
+    query
+}
+
+/// Append one event of `event_type` with `data` to each target inbox, inside `w`. Returns
+/// each inbox with its new event.
+pub(super) async fn append(
     w: &mut WriteTx,
-    (customer_id, company_id, branch_id): Parties,
+    targets: Targets<'_>,
     event_type: &str,
     data: &serde_json::Value,
     now: i64,
 ) -> StoreResult<Vec<(InboxKey, StoredEvent)>> {
+    let (keys, values) = targets.key_list();
     if w.backend == Backend::Postgres {
-        sqlx::query(&format!(
-            "SELECT inbox_key FROM inboxes WHERE inbox_key IN ({PARTICIPANT_KEYS})
-             ORDER BY inbox_key FOR UPDATE"
-        ))
-        .bind(customer_id)
-        .bind(company_id)
-        .bind(branch_id.unwrap_or(0))
-        .execute(&mut *w.tx)
-        .await?;
+        let lock = format!("SELECT inbox_key, last_seq FROM inboxes WHERE inbox_key IN ({keys}) ORDER BY inbox_key FOR UPDATE");
+        bind_all(sqlx::query_as(&lock), &values)
+            .fetch_all(&mut *w.tx)
+            .await?;
     }
-    let mut bumped: Vec<(String, i64)> = sqlx::query_as(&format!(
-        "UPDATE inboxes SET last_seq = last_seq + 1 WHERE inbox_key IN ({PARTICIPANT_KEYS})
-         RETURNING inbox_key, last_seq"
-    ))
-    .bind(customer_id)
-    .bind(company_id)
-    .bind(branch_id.unwrap_or(0))
-    .fetch_all(&mut *w.tx)
-    .await?;
+    let bump = format!("UPDATE inboxes SET last_seq = last_seq + 1 WHERE inbox_key IN ({keys}) RETURNING inbox_key, last_seq");
+    let mut bumped: Vec<(String, i64)> = bind_all(sqlx::query_as(&bump), &values)
+        .fetch_all(&mut *w.tx)
+        .await?;
     if bumped.is_empty() {
-        return Err(StoreError::Other(anyhow::anyhow!(
-            "conversation has no inboxes"
-        )));
+        return Err(StoreError::Other(anyhow::anyhow!("no inbox to append to")));
     }
     bumped.sort();
 

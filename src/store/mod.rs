@@ -11,6 +11,7 @@
 mod conversations;
 mod directory;
 mod inbox;
+mod notifications;
 
 pub use conversations::{
     ConversationFilter, ConversationRow, MessageRow, NewMessage, OpenConversation, Opened, Posted,
@@ -21,6 +22,7 @@ pub use directory::{
     NewOperator, OperatorCredentials, OperatorRow,
 };
 pub use inbox::{InboxHead, Parties, StoredEvent};
+pub use notifications::{JobRow, LogRow, SettingsRow, JOB_LEASE_MS};
 
 use std::{sync::Arc, time::Duration};
 

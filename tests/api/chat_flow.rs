@@ -242,6 +242,10 @@ async fn ask_several_companies_at_once(backend: TestBackend) {
     let operator_b = app.create_operator(b, "op@two.example", &[]).await;
     let customer = app.create_customer("Pavel", "Kazan", "Europe/Moscow").await;
 
+    // Operator B watches live; the batch must wake the stream, not only write the store.
+    let mut live = crate::clients::open_sse(&app.address, &operator_b.token, None, "")
+        .await
+        .unwrap();
     let body = json!({"company_ids": [a, b, closed, 999_999, a], "text": "Winter tyres 205/55 R16?", "client_msg_id": "batch-1"});
     let response = app
         .post(&customer.token, "/v1/conversations/batch", body.clone())
@@ -263,6 +267,17 @@ async fn ask_several_companies_at_once(backend: TestBackend) {
     assert_eq!(by_company(closed)["error"]["code"], "messaging_disabled");
     assert_eq!(by_company(999_999)["status"], 400);
     assert_eq!(by_company(999_999)["error"]["code"], "unknown_company");
+
+    let seen = live
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("a live event");
+    assert_eq!(seen.event_type, "conversation.created");
+    let seen = live
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("a live event");
+    assert_eq!(seen.data["message"]["text"], "Winter tyres 205/55 R16?");
 
     // The operator of company B got the question.
     let list: Value = app.get_json(&operator_b.token, "/v1/conversations").await;

@@ -1,0 +1,275 @@
+//! The notification worker's data: jobs (outbox and DB-backed queue in one table), the log of
+//! every step taken, recipients' settings, and what the worker needs to decide.
+
+use sqlx::FromRow;
+
+use super::{inbox, now_millis, MessageRow, Store, StoreError, StoreResult, StoredEvent};
+use crate::domain::InboxKey;
+
+/// How long a claimed job is held before another worker may take it (a crashed worker's jobs
+/// come back after this).
+pub const JOB_LEASE_MS: i64 = 60_000;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct JobRow {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub message_id: i64,
+    /// `customer` or `company`.
+    pub recipient_kind: String,
+    pub recipient_id: i64,
+    /// `first` or `escalation`.
+    pub stage: String,
+    pub run_at: i64,
+    pub attempts: i64,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct LogRow {
+    pub message_id: i64,
+    pub recipient_kind: String,
+    pub recipient_id: i64,
+    pub stage: String,
+    pub channel: String,
+    pub status: String,
+    pub detail: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, FromRow)]
+pub struct SettingsRow {
+    pub email: i64,
+    pub push: i64,
+    pub quiet_start: Option<i64>,
+    pub quiet_end: Option<i64>,
+}
+
+const JOB_COLUMNS: &str =
+    "id, conversation_id, message_id, recipient_kind, recipient_id, stage, run_at, attempts";
+
+impl Store {
+    /// Take the oldest due job and hold it for `JOB_LEASE_MS`. Several workers may claim at once:
+    /// PostgreSQL skips rows another worker holds; SQLite has a single writer anyway.
+    pub async fn claim_job(&self, now: i64) -> StoreResult<Option<JobRow>> {
+        let skip_locked = match self.backend {
+            super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        let mut w = self.begin_write().await?;
+        let job = sqlx::query_as::<_, JobRow>(&format!(
+            "UPDATE notification_jobs SET locked_until = $2, attempts = attempts + 1
+             WHERE id = (SELECT id FROM notification_jobs
+                         WHERE run_at <= $1 AND locked_until < $1
+                         ORDER BY run_at, id LIMIT 1 {skip_locked})
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(now + JOB_LEASE_MS)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(job)
+    }
+
+    /// The job is done; `follow_up` schedules the same message and recipient again at a later
+    /// stage (quiet hours, escalation), in the same transaction.
+    pub async fn finish_job(
+        &self,
+        job: &JobRow,
+        follow_up: Option<(i64, &str)>,
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM notification_jobs WHERE id = $1")
+            .bind(job.id)
+            .execute(&mut *w.tx)
+            .await?;
+        if let Some((run_at, stage)) = follow_up {
+            sqlx::query(
+                "INSERT INTO notification_jobs (conversation_id, message_id, recipient_kind, recipient_id, stage, run_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(job.conversation_id)
+            .bind(job.message_id)
+            .bind(&job.recipient_kind)
+            .bind(job.recipient_id)
+            .bind(stage)
+            .bind(run_at)
+            .bind(now_millis())
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Record one step of a job. `false` when this exact step (message, recipient, stage,
+    /// channel) was recorded before: a re-run job must not send it again.
+    pub async fn record_step(
+        &self,
+        job: &JobRow,
+        channel: &str,
+        status: &str,
+        detail: &str,
+    ) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO notification_log
+                 (conversation_id, message_id, recipient_kind, recipient_id, stage, channel, status, detail, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (message_id, recipient_kind, recipient_id, stage, channel) DO NOTHING",
+        )
+        .bind(job.conversation_id)
+        .bind(job.message_id)
+        .bind(&job.recipient_kind)
+        .bind(job.recipient_id)
+        .bind(&job.stage)
+        .bind(channel)
+        .bind(status)
+        .bind(detail)
+        .bind(now_millis())
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    /// Mark a recorded step as failed (delivery did not go through).
+    pub async fn mark_step_failed(
+        &self,
+        job: &JobRow,
+        channel: &str,
+        detail: &str,
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE notification_log SET status = 'failed', detail = $6
+             WHERE message_id = $1 AND recipient_kind = $2 AND recipient_id = $3 AND stage = $4 AND channel = $5",
+        )
+        .bind(job.message_id)
+        .bind(&job.recipient_kind)
+        .bind(job.recipient_id)
+        .bind(&job.stage)
+        .bind(channel)
+        .bind(detail)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// When this conversation last reached the recipient on `channel`.
+    pub async fn last_sent(
+        &self,
+        conversation_id: i64,
+        recipient_kind: &str,
+        recipient_id: i64,
+        channel: &str,
+    ) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(created_at) FROM notification_log
+             WHERE conversation_id = $1 AND recipient_kind = $2 AND recipient_id = $3 AND channel = $4 AND status = 'sent'",
+        )
+        .bind(conversation_id)
+        .bind(recipient_kind)
+        .bind(recipient_id)
+        .bind(channel)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Everything the worker did for a conversation, oldest first.
+    pub async fn notification_log(&self, conversation_id: i64) -> StoreResult<Vec<LogRow>> {
+        Ok(sqlx::query_as::<_, LogRow>(
+            "SELECT message_id, recipient_kind, recipient_id, stage, channel, status, detail, created_at
+             FROM notification_log WHERE conversation_id = $1 ORDER BY id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn notification_settings(
+        &self,
+        recipient_kind: &str,
+        recipient_id: i64,
+    ) -> StoreResult<Option<SettingsRow>> {
+        Ok(sqlx::query_as::<_, SettingsRow>(
+            "SELECT email, push, quiet_start, quiet_end FROM notification_settings
+             WHERE recipient_kind = $1 AND recipient_id = $2",
+        )
+        .bind(recipient_kind)
+        .bind(recipient_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Switch e-mail notifications off for a recipient (the unsubscribe link).
+    pub async fn unsubscribe_email(
+        &self,
+        recipient_kind: &str,
+        recipient_id: i64,
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO notification_settings (recipient_kind, recipient_id, email) VALUES ($1, $2, 0)
+             ON CONFLICT (recipient_kind, recipient_id) DO UPDATE SET email = 0",
+        )
+        .bind(recipient_kind)
+        .bind(recipient_id)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    pub async fn message(&self, id: i64) -> StoreResult<MessageRow> {
+        sqlx::query_as::<_, MessageRow>(
+            "SELECT id, conversation_id, sender_kind, sender_id, sender_name, text, client_msg_id, created_at
+             FROM messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// Up to `limit` messages `side` sent after message `after_id`, oldest first (a digest).
+    pub async fn messages_from_after(
+        &self,
+        conversation_id: i64,
+        side: &str,
+        after_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRow>> {
+        Ok(sqlx::query_as::<_, MessageRow>(
+            "SELECT id, conversation_id, sender_kind, sender_id, sender_name, text, client_msg_id, created_at
+             FROM messages WHERE conversation_id = $1 AND sender_kind = $2 AND id > $3 ORDER BY id LIMIT $4",
+        )
+        .bind(conversation_id)
+        .bind(side)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Append a `notification` event to these inboxes (a browser popup).
+    pub async fn append_notification(
+        &self,
+        inboxes: &[InboxKey],
+        data: &serde_json::Value,
+    ) -> StoreResult<Vec<(InboxKey, StoredEvent)>> {
+        let mut w = self.begin_write().await?;
+        let events = inbox::append(
+            &mut w,
+            inbox::Targets::Inboxes(inboxes),
+            "notification",
+            data,
+            now_millis(),
+        )
+        .await?;
+        w.commit().await?;
+        Ok(events)
+    }
+}
