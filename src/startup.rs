@@ -69,6 +69,9 @@ pub async fn run(listener: TcpListener, ctx: ApiContext) -> anyhow::Result<()> {
         ctx.config.event_retention,
         ctx.shutdown.clone(),
     ));
+    if ctx.config.worker {
+        tokio::spawn(notification_worker(&ctx)?.run(ctx.shutdown.clone()));
+    }
     let shutdown = ctx.shutdown.clone();
     server::serve(listener, api_router(ctx), shutdown, limits).await;
     store.close().await;

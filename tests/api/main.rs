@@ -9,6 +9,7 @@ mod clients;
 mod cluster;
 mod concurrency;
 mod delivery;
+mod notifications;
 mod ops;
 mod realtime;
 mod scoping;
