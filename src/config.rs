@@ -383,7 +383,7 @@ fn parse_amqp_url(raw: &str) -> Result<String, String> {
 }
 
 fn parse_smtp_url(raw: &str) -> Result<String, String> {
-    parse_url_with_schemes(raw, &["smtp", "smtps"]).map(|_| raw.to_owned())
+    parse_url_with_schemes(raw, &["smtp"]).map(|_| raw.to_owned())
 }
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {

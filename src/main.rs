@@ -77,12 +77,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let embedded = matches!(config.database(), DatabaseUrl::Sqlite(_));
     let seed_demo = config.demo && embedded;
     let printed_admin_token = config.admin_token.is_none();
-    // Accepted and checked already, so deployments can be prepared; the parts that use them
-    // (RabbitMQ worker, SMTP) are not in this version yet.
-    for (name, set) in [
-        ("AMQP_URL", config.amqp_url.is_some()),
-        ("SMTP_URL", config.smtp_url.is_some()),
-    ] {
+    // Accepted and checked already, so deployments can be prepared; the RabbitMQ queue is not
+    // in this version yet (jobs go through the database).
+    for (name, set) in [("AMQP_URL", config.amqp_url.is_some())] {
         if set {
             tracing::warn!("{name} is set but not used by this version yet; it is ignored");
         }

@@ -138,7 +138,10 @@ pub fn notification_worker(ctx: &ApiContext) -> anyhow::Result<Worker> {
         store: ctx.store.clone(),
         hub: ctx.hub.clone(),
         presence: ctx.presence.clone(),
-        mailer: Mailer::files(&ctx.config.data_dir)?,
+        mailer: match &ctx.config.smtp_url {
+            Some(url) => Mailer::smtp(url)?,
+            None => Mailer::files(&ctx.config.data_dir)?,
+        },
         links: ctx.tokens.clone(),
         public_url: ctx.config.public_url(),
         window: ctx.config.notify_window,

@@ -1,12 +1,13 @@
-//! E-mail: the digest a recipient gets, and the outbox it goes to. Without `SMTP_URL` every
-//! e-mail is written as an `.eml` file under `<data dir>/outbox-mail`, so a person can open it.
+//! E-mail: the digest a recipient gets, and where it goes: an SMTP server (`SMTP_URL`), or
+//! without one an `.eml` file under `<data dir>/outbox-mail`, so a person can open it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use lettre::{
     message::{header::ContentType, Mailbox, MultiPart, SinglePart},
-    AsyncFileTransport, AsyncTransport, Message, Tokio1Executor,
+    transport::smtp::authentication::Credentials,
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 
 use crate::{domain::LocalTime, store::MessageRow};
@@ -110,11 +111,17 @@ fn escape(raw: &str) -> String {
     out
 }
 
-/// Where e-mails go: `.eml` files in a directory.
+/// Where e-mails go.
 #[derive(Clone)]
 pub struct Mailer {
-    dir: PathBuf,
+    transport: Transport,
     from: Mailbox,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Files(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
 impl Mailer {
@@ -123,14 +130,33 @@ impl Mailer {
         let dir = data_dir.join("outbox-mail");
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let from = "Switchboard <notifications@switchboard.local>"
-            .parse()
-            .context("sender address")?;
-        Ok(Mailer { dir, from })
+        Ok(Mailer {
+            transport: Transport::Files(dir),
+            from: default_from(),
+        })
     }
 
-    pub fn outbox_dir(&self) -> &Path {
-        &self.dir
+    /// An SMTP server at `smtp://[user:password@]host[:port]` (plain SMTP, as to a local relay).
+    pub fn smtp(url: &str) -> anyhow::Result<Mailer> {
+        let url = url::Url::parse(url).context("SMTP_URL is not a URL")?;
+        anyhow::ensure!(
+            url.scheme() == "smtp",
+            "only smtp:// is supported (a relay on a trusted network); got {}",
+            url.scheme()
+        );
+        let host = url.host_str().context("SMTP_URL has no host")?;
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(url.port().unwrap_or(25));
+        if !url.username().is_empty() {
+            builder = builder.credentials(Credentials::new(
+                url.username().to_owned(),
+                url.password().unwrap_or_default().to_owned(),
+            ));
+        }
+        Ok(Mailer {
+            transport: Transport::Smtp(builder.build()),
+            from: default_from(),
+        })
     }
 
     pub async fn send(&self, email: &Email) -> anyhow::Result<()> {
@@ -156,12 +182,27 @@ impl Mailer {
                     ),
             )
             .context("building the e-mail")?;
-        AsyncFileTransport::<Tokio1Executor>::new(&self.dir)
-            .send(message)
-            .await
-            .context("writing the e-mail file")?;
+        match &self.transport {
+            Transport::Files(dir) => {
+                AsyncFileTransport::<Tokio1Executor>::new(dir)
+                    .send(message)
+                    .await
+                    .context("writing the e-mail file")?;
+            }
+            Transport::Smtp(smtp) => {
+                smtp.send(message)
+                    .await
+                    .context("sending the e-mail over SMTP")?;
+            }
+        }
         Ok(())
     }
+}
+
+fn default_from() -> Mailbox {
+    "Switchboard <notifications@switchboard.local>"
+        .parse()
+        .expect("a valid constant address")
 }
 
 /// The `List-Unsubscribe` header (RFC 2369), which mail clients show as an unsubscribe button.

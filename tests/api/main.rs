@@ -13,3 +13,4 @@ mod notifications;
 mod ops;
 mod realtime;
 mod scoping;
+mod smtp_sink;

@@ -13,6 +13,7 @@ use crate::clients::open_sse;
 use crate::helpers::{spawn_app_with, TestApp, TestBackend, User, ADMIN_TOKEN};
 
 crate::on_both_backends!(
+    offline_customer_is_emailed_through_smtp,
     offline_customer_gets_one_email_for_several_messages,
     online_customer_gets_a_browser_notification_and_no_email,
     company_is_emailed_after_the_window_only_when_unanswered,
@@ -344,5 +345,52 @@ async fn a_job_run_twice_sends_once(backend: TestBackend) {
             .count(),
         1,
         "never twice"
+    );
+}
+
+async fn offline_customer_is_emailed_through_smtp(backend: TestBackend) {
+    let sink = crate::smtp_sink::start().await;
+    let url = sink.url.clone();
+    let Some(app) = spawn_app_with(backend, |config| {
+        config.worker = true;
+        config.smtp_url = Some(url);
+    })
+    .await
+    else {
+        return;
+    };
+    let company = app
+        .create_company("Smtp Co", "Omsk", &daytime_timezone())
+        .await;
+    let operator = app.create_operator(company, "op@smtp.example", &[]).await;
+    let customer = customer_with_email(&app, "smtp-reader@example.com").await;
+    let conversation = app
+        .open_conversation(&customer, company, None, "Question")
+        .await;
+    app.post_message(&operator, conversation, "Answer by mail", None)
+        .await;
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = sink.received.lock().unwrap().clone();
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let to_customer: Vec<_> = delivered
+        .iter()
+        .filter(|m| m.to == ["smtp-reader@example.com"])
+        .collect();
+    assert_eq!(to_customer.len(), 1, "{delivered:#?}");
+    assert!(
+        to_customer[0]
+            .data
+            .contains("Subject: New message from Smtp Co"),
+        "{}",
+        to_customer[0].data
+    );
+    assert!(
+        emails(&app).is_empty(),
+        "with SMTP nothing is written to the file outbox"
     );
 }
