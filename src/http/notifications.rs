@@ -12,14 +12,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     error::ErrorBody,
-    extractor::{AdminAuth, ApiPath, ApiQuery},
+    extractor::{AdminAuth, ApiJson, ApiPath, ApiQuery, Auth},
     ApiContext, Error, Result,
 };
+use crate::{domain::Principal, notify::policy, store::SettingsRow};
 
 pub(crate) fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
         .routes(routes!(trail))
         .routes(routes!(unsubscribe))
+        .routes(routes!(get_settings, put_settings))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -103,4 +105,97 @@ async fn unsubscribe(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head>\
          <body style=\"font-family:Arial,sans-serif\"><p>You will get no more notification e-mails.</p></body></html>",
     ))
+}
+
+/// Hours `[start, end)` in the recipient's own time zone in which push and e-mail wait.
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+struct QuietHours {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+struct NotificationSettings {
+    /// E-mail when away.
+    email: bool,
+    /// Web Push to bound devices when away.
+    push: bool,
+    /// `null`: no quiet hours.
+    quiet_hours: Option<QuietHours>,
+}
+
+/// Whose settings the caller manages: a customer their own, a company-wide operator the
+/// company's (company notifications go to the company).
+async fn recipient(ctx: &ApiContext, principal: Principal) -> Result<(&'static str, i64)> {
+    match principal {
+        Principal::Customer { id } => Ok(("customer", id)),
+        Principal::Operator { id } => {
+            let scope = ctx.store.operator_scope(id).await?;
+            if !scope.branch_ids.is_empty() {
+                return Err(Error::Forbidden(
+                    "branch operators cannot change company-wide settings",
+                ));
+            }
+            Ok(("company", scope.company_id))
+        }
+    }
+}
+
+/// The caller's notification settings (the defaults until changed).
+#[utoipa::path(get, path = "/v1/notification-settings", tag = "notifications",
+    responses((status = 200, body = NotificationSettings), (status = 401, body = ErrorBody)))]
+async fn get_settings(
+    State(ctx): State<ApiContext>,
+    Auth(principal): Auth,
+) -> Result<Json<NotificationSettings>> {
+    let (kind, id) = recipient(&ctx, principal).await?;
+    let defaults = policy::Settings::default();
+    let settings = match ctx.store.notification_settings(kind, id).await? {
+        Some(row) => NotificationSettings {
+            email: row.email != 0,
+            push: row.push != 0,
+            quiet_hours: row
+                .quiet_start
+                .zip(row.quiet_end)
+                .map(|(start, end)| QuietHours {
+                    start: start as u32,
+                    end: end as u32,
+                }),
+        },
+        None => NotificationSettings {
+            email: defaults.email,
+            push: defaults.push,
+            quiet_hours: defaults
+                .quiet_hours
+                .map(|(start, end)| QuietHours { start, end }),
+        },
+    };
+    Ok(Json(settings))
+}
+
+/// Replace the caller's notification settings.
+#[utoipa::path(put, path = "/v1/notification-settings", tag = "notifications", request_body = NotificationSettings,
+    responses((status = 200, body = NotificationSettings), (status = 400, body = ErrorBody)))]
+async fn put_settings(
+    State(ctx): State<ApiContext>,
+    Auth(principal): Auth,
+    ApiJson(body): ApiJson<NotificationSettings>,
+) -> Result<Json<NotificationSettings>> {
+    if let Some(quiet) = body.quiet_hours {
+        if quiet.start > 23 || quiet.end > 23 || quiet.start == quiet.end {
+            return Err(Error::bad_request(
+                "invalid_input",
+                "quiet_hours: start and end are different hours from 0 to 23",
+            ));
+        }
+    }
+    let (kind, id) = recipient(&ctx, principal).await?;
+    let row = SettingsRow {
+        email: i64::from(body.email),
+        push: i64::from(body.push),
+        quiet_start: body.quiet_hours.map(|q| i64::from(q.start)),
+        quiet_end: body.quiet_hours.map(|q| i64::from(q.end)),
+    };
+    ctx.store.save_notification_settings(kind, id, &row).await?;
+    Ok(Json(body))
 }

@@ -204,6 +204,32 @@ impl Store {
         .await?)
     }
 
+    /// Replace a recipient's settings.
+    pub async fn save_notification_settings(
+        &self,
+        recipient_kind: &str,
+        recipient_id: i64,
+        settings: &SettingsRow,
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO notification_settings (recipient_kind, recipient_id, email, push, quiet_start, quiet_end)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (recipient_kind, recipient_id)
+             DO UPDATE SET email = $3, push = $4, quiet_start = $5, quiet_end = $6",
+        )
+        .bind(recipient_kind)
+        .bind(recipient_id)
+        .bind(settings.email)
+        .bind(settings.push)
+        .bind(settings.quiet_start)
+        .bind(settings.quiet_end)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
     /// Switch e-mail notifications off for a recipient (the unsubscribe link).
     pub async fn unsubscribe_email(
         &self,

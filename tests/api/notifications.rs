@@ -13,6 +13,7 @@ use crate::clients::open_sse;
 use crate::helpers::{spawn_app_with, TestApp, TestBackend, User, ADMIN_TOKEN};
 
 crate::on_both_backends!(
+    settings_are_kept_and_respected,
     offline_customer_is_emailed_through_smtp,
     offline_customer_gets_one_email_for_several_messages,
     online_customer_gets_a_browser_notification_and_no_email,
@@ -393,4 +394,69 @@ async fn offline_customer_is_emailed_through_smtp(backend: TestBackend) {
         emails(&app).is_empty(),
         "with SMTP nothing is written to the file outbox"
     );
+}
+
+async fn settings_are_kept_and_respected(backend: TestBackend) {
+    let Some(app) = spawn_app_with(backend, |config| config.worker = true).await else {
+        return;
+    };
+    let company = app
+        .create_company("Settings Co", "Omsk", &daytime_timezone())
+        .await;
+    let operator = app
+        .create_operator(company, "op@settings.example", &[])
+        .await;
+    let customer = customer_with_email(&app, "quiet@example.com").await;
+    let defaults = app
+        .get_json(&customer.token, "/v1/notification-settings")
+        .await;
+    assert_eq!(
+        defaults,
+        json!({"email": true, "push": true, "quiet_hours": {"start": 22, "end": 8}})
+    );
+
+    let put = |body: Value| {
+        app.client
+            .put(app.url("/v1/notification-settings"))
+            .bearer_auth(&customer.token)
+            .json(&body)
+            .send()
+    };
+    let bad = put(json!({"email": true, "push": true, "quiet_hours": {"start": 25, "end": 8}}))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let off = json!({"email": false, "push": true, "quiet_hours": null});
+    assert_eq!(put(off.clone()).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.get_json(&customer.token, "/v1/notification-settings")
+            .await,
+        off
+    );
+
+    // E-mail off: the reply is noticed but nobody is e-mailed.
+    let conversation = app.open_conversation(&customer, company, None, "Hi").await;
+    app.post_message(&operator, conversation, "Hello back", None)
+        .await;
+    let steps = wait_for_steps(&app, conversation, 2).await;
+    let for_customer = steps
+        .iter()
+        .find(|s| s["recipient_kind"] == "customer")
+        .expect("a customer step");
+    assert_eq!(
+        (
+            for_customer["status"].as_str(),
+            for_customer["detail"].as_str()
+        ),
+        (Some("suppressed"), Some("NoChannel"))
+    );
+    assert!(emails(&app)
+        .iter()
+        .all(|m| !m.contains("quiet@example.com")));
+
+    // An operator manages the company's settings.
+    let company_settings = app
+        .get_json(&operator.token, "/v1/notification-settings")
+        .await;
+    assert_eq!(company_settings["email"], true);
 }
