@@ -8,10 +8,12 @@
 //! - `fanout`: one inbox with thousands of SSE subscribers; time until the last has a message.
 //! - `sse-idle`: idle SSE connections held by the server and resident memory per connection.
 //! - `longpoll-cycles`: poll cycles per second.
+//! - `notify-jobs`: notification jobs per second through the worker (database queue).
 
 mod fanout;
 mod idle;
 mod longpoll;
+mod notify_jobs;
 mod report;
 mod send;
 mod setup;
@@ -54,6 +56,8 @@ enum Scenario {
     SseIdle(idle::IdleArgs),
     /// Long-poll request cycles per second.
     LongpollCycles(longpoll::LongPollArgs),
+    /// Notification jobs per second through the worker.
+    NotifyJobs(notify_jobs::NotifyJobsArgs),
     /// (Used by `sse-idle`) hold connections in a child process.
     #[command(hide = true)]
     Hold(idle::HoldArgs),
@@ -76,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::LongpollCycles(args) => {
             serde_json::to_string(&longpoll::run(&cli.url, &cli.admin_token, args).await?)?
         }
+        Scenario::NotifyJobs(args) => serde_json::to_string(&notify_jobs::run(args).await?)?,
         Scenario::Hold(args) => return idle::hold(&cli.url, args).await,
     };
     println!("{line}");
