@@ -54,6 +54,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 shutdown::signal().await;
                 trigger.trigger();
             });
+            if config.redis_url.is_none() {
+                tracing::warn!("without REDIS_URL a separate worker cannot see who is online on the web nodes: everyone counts as offline");
+            }
             let ctx = startup::build_context(config, stopping.clone()).await?;
             tracing::info!("notification worker running");
             startup::notification_worker(&ctx)?.run(stopping).await;
