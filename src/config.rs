@@ -140,6 +140,15 @@ pub struct Config {
     #[arg(long, env = "AMQP_URL", value_parser = parse_amqp_url, global = true)]
     pub amqp_url: Option<String>,
 
+    /// Prefix of the RabbitMQ exchange and queues.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_AMQP_PREFIX",
+        default_value = "switchboard",
+        global = true
+    )]
+    pub amqp_prefix: String,
+
     /// `smtp://host:port` for e-mail; unset means `.eml` files in the data directory.
     #[arg(long, env = "SMTP_URL", value_parser = parse_smtp_url, global = true)]
     pub smtp_url: Option<String>,

@@ -59,7 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let ctx = startup::build_context(config, stopping.clone()).await?;
             tracing::info!("notification worker running");
-            startup::notification_worker(&ctx)?.run(stopping).await;
+            startup::spawn_worker(&ctx)?.await?;
             Ok(())
         }
         Command::Demo => {
@@ -80,13 +80,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let embedded = matches!(config.database(), DatabaseUrl::Sqlite(_));
     let seed_demo = config.demo && embedded;
     let printed_admin_token = config.admin_token.is_none();
-    // Accepted and checked already, so deployments can be prepared; the RabbitMQ queue is not
-    // in this version yet (jobs go through the database).
-    for (name, set) in [("AMQP_URL", config.amqp_url.is_some())] {
-        if set {
-            tracing::warn!("{name} is set but not used by this version yet; it is ignored");
-        }
-    }
     let (trigger, stopping) = shutdown::channel();
     tokio::spawn(async move {
         shutdown::signal().await;

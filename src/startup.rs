@@ -70,7 +70,7 @@ pub async fn run(listener: TcpListener, ctx: ApiContext) -> anyhow::Result<()> {
         ctx.shutdown.clone(),
     ));
     if ctx.config.worker {
-        tokio::spawn(notification_worker(&ctx)?.run(ctx.shutdown.clone()));
+        spawn_worker(&ctx)?;
     }
     let shutdown = ctx.shutdown.clone();
     server::serve(listener, api_router(ctx), shutdown, limits).await;
@@ -129,6 +129,22 @@ pub async fn build_context(config: Config, shutdown: Shutdown) -> anyhow::Result
         presence,
         shutdown,
         notify_wake: Arc::default(),
+    })
+}
+
+/// Start the notification worker: on RabbitMQ when `AMQP_URL` is set, otherwise on the
+/// database queue. Returns its task.
+pub fn spawn_worker(ctx: &ApiContext) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let worker = notification_worker(ctx)?;
+    let shutdown = ctx.shutdown.clone();
+    Ok(match &ctx.config.amqp_url {
+        Some(url) => tokio::spawn(crate::notify::amqp::run(
+            url.clone(),
+            ctx.config.amqp_prefix.clone(),
+            worker,
+            shutdown,
+        )),
+        None => tokio::spawn(worker.run(shutdown)),
     })
 }
 

@@ -2,7 +2,9 @@
 -- transaction that writes the message) and, without RabbitMQ, the job queue itself.
 
 CREATE TABLE notification_jobs (
-    id              INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never used twice, so the relay's delete after a broker confirm
+    -- cannot hit a newer job that reused the id of a consumed one.
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     conversation_id BIGINT NOT NULL REFERENCES conversations (id),
     message_id      BIGINT NOT NULL REFERENCES messages (id),
     -- 'customer' (recipient_id = customer id) or 'company' (recipient_id = company id)

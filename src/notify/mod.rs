@@ -4,9 +4,13 @@
 //! - `worker`: the loop that takes jobs from the queue, observes, decides and acts.
 //! - `email`: the digest e-mail and the outbox it is written to.
 //!
-//! Jobs are written by the transaction that writes the message (a transactional outbox), into
-//! a table that is also the queue: claimed with a lease, `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+//! - `amqp`: RabbitMQ as the queue, fed from the outbox by a relay.
+//!
+//! Jobs are written by the transaction that writes the message (a transactional outbox). Without
+//! RabbitMQ that table is also the queue: claimed with a lease, `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL.
 
+pub mod amqp;
 pub mod email;
 pub mod policy;
 pub mod worker;

@@ -80,8 +80,15 @@ impl Worker {
         let Some(job) = self.store.claim_job(crate::store::now_millis()).await? else {
             return Ok(ExecutionOutcome::EmptyQueue);
         };
-        let decision = self.process(&job).await?;
-        let follow_up = decision.recheck_at.map(|(at, stage)| {
+        let follow_up = self.handle(&job).await?;
+        self.store.finish_job(&job, follow_up).await?;
+        Ok(ExecutionOutcome::TaskCompleted)
+    }
+
+    /// Carry out one job; the follow-up (run at, stage) to schedule, if the policy wants one.
+    pub async fn handle(&self, job: &JobRow) -> anyhow::Result<Option<(i64, &'static str)>> {
+        let decision = self.process(job).await?;
+        Ok(decision.recheck_at.map(|(at, stage)| {
             (
                 at.timestamp_millis(),
                 match stage {
@@ -89,9 +96,7 @@ impl Worker {
                     Stage::Escalation => "escalation",
                 },
             )
-        });
-        self.store.finish_job(&job, follow_up).await?;
-        Ok(ExecutionOutcome::TaskCompleted)
+        }))
     }
 
     async fn process(&self, job: &JobRow) -> anyhow::Result<Decision> {

@@ -71,6 +71,38 @@ impl Store {
         Ok(job)
     }
 
+    /// Take any job of the outbox (due or not) for relaying to RabbitMQ, held for `lease_ms`;
+    /// the relay deletes it once the broker confirmed it.
+    pub async fn claim_outbox(&self, now: i64, lease_ms: i64) -> StoreResult<Option<JobRow>> {
+        let skip_locked = match self.backend {
+            super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        let mut w = self.begin_write().await?;
+        let job = sqlx::query_as::<_, JobRow>(&format!(
+            "UPDATE notification_jobs SET locked_until = $2, attempts = attempts + 1
+             WHERE id = (SELECT id FROM notification_jobs WHERE locked_until < $1
+                         ORDER BY id LIMIT 1 {skip_locked})
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(now + lease_ms)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(job)
+    }
+
+    pub async fn delete_job(&self, id: i64) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM notification_jobs WHERE id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
     /// The job is done; `follow_up` schedules the same message and recipient again at a later
     /// stage (quiet hours, escalation), in the same transaction.
     pub async fn finish_job(

@@ -11,6 +11,7 @@ mod concurrency;
 mod delivery;
 mod notifications;
 mod ops;
+mod rabbitmq;
 mod realtime;
 mod scoping;
 mod smtp_sink;

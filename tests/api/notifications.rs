@@ -22,7 +22,7 @@ crate::on_both_backends!(
 );
 
 /// A fixed-offset time zone where it is midday now, so quiet hours never get in the way.
-fn daytime_timezone() -> String {
+pub fn daytime_timezone() -> String {
     let hour = chrono::Utc::now().hour() as i32;
     let offset = (12 - hour + 24) % 24;
     let offset = if offset > 12 { offset - 24 } else { offset };
@@ -38,7 +38,7 @@ fn outbox(app: &TestApp) -> PathBuf {
     app.config.data_dir.join("outbox-mail")
 }
 
-fn emails(app: &TestApp) -> Vec<String> {
+pub fn emails(app: &TestApp) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(outbox(app)) else {
         return Vec::new();
     };
@@ -49,7 +49,7 @@ fn emails(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-async fn trail(app: &TestApp, conversation: i64) -> Vec<Value> {
+pub async fn trail(app: &TestApp, conversation: i64) -> Vec<Value> {
     let body = app
         .get_json(
             ADMIN_TOKEN,
@@ -60,7 +60,7 @@ async fn trail(app: &TestApp, conversation: i64) -> Vec<Value> {
 }
 
 /// Wait until the trail has `n` steps (the worker runs in the background).
-async fn wait_for_steps(app: &TestApp, conversation: i64, n: usize) -> Vec<Value> {
+pub async fn wait_for_steps(app: &TestApp, conversation: i64, n: usize) -> Vec<Value> {
     for _ in 0..100 {
         let steps = trail(app, conversation).await;
         if steps.len() >= n {
@@ -71,7 +71,7 @@ async fn wait_for_steps(app: &TestApp, conversation: i64, n: usize) -> Vec<Value
     trail(app, conversation).await
 }
 
-async fn customer_with_email(app: &TestApp, email: &str) -> User {
+pub async fn customer_with_email(app: &TestApp, email: &str) -> User {
     let response = app
         .client
         .post(app.url("/v1/customers"))
