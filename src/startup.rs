@@ -12,7 +12,7 @@ use crate::{
     config::{Config, Secret},
     events::hub::Hub,
     http::{api_router, ApiContext, ConnectionLimits},
-    notify::{email::Mailer, worker::Worker},
+    notify::{email::Mailer, push::PushSender, worker::Worker},
     presence::Presence,
     server::{self, ServerLimits},
     shutdown::Shutdown,
@@ -117,6 +117,9 @@ pub async fn build_context(config: Config, shutdown: Shutdown) -> anyhow::Result
             (bus, incoming, Presence::memory())
         }
     };
+    let push = PushSender::load(&store)
+        .await
+        .context("cannot load the Web Push (VAPID) key")?;
     Ok(ApiContext {
         static_dir: Arc::new(config.static_dir.clone()),
         limits: ConnectionLimits::new(config.max_connections_per_user),
@@ -129,6 +132,7 @@ pub async fn build_context(config: Config, shutdown: Shutdown) -> anyhow::Result
         presence,
         shutdown,
         notify_wake: Arc::default(),
+        push,
     })
 }
 
@@ -158,6 +162,7 @@ pub fn notification_worker(ctx: &ApiContext) -> anyhow::Result<Worker> {
             Some(url) => Mailer::smtp(url)?,
             None => Mailer::files(&ctx.config.data_dir)?,
         },
+        push: ctx.push.clone(),
         links: ctx.tokens.clone(),
         public_url: ctx.config.public_url(),
         window: ctx.config.notify_window,

@@ -49,3 +49,16 @@ CREATE TABLE notification_settings (
     quiet_end      BIGINT,
     PRIMARY KEY (recipient_kind, recipient_id)
 );
+
+-- Browsers and devices bound for Web Push (RFC 8030/8291), per customer or operator.
+CREATE TABLE push_subscriptions (
+    id             INTEGER PRIMARY KEY,
+    principal_kind TEXT NOT NULL,
+    principal_id   BIGINT NOT NULL,
+    endpoint       TEXT NOT NULL,
+    p256dh         TEXT NOT NULL,
+    auth           TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    CONSTRAINT push_subscriptions_endpoint_key UNIQUE (endpoint)
+);
+CREATE INDEX push_subscriptions_principal ON push_subscriptions (principal_kind, principal_id);

@@ -68,6 +68,8 @@ pub struct ApiContext {
     pub shutdown: Shutdown,
     /// Poked after a message commits, so the notification worker looks at once.
     pub notify_wake: Arc<tokio::sync::Notify>,
+    /// Signs and sends Web Push; also knows the VAPID public key browsers subscribe with.
+    pub push: crate::notify::push::PushSender,
 }
 
 #[derive(OpenApi)]

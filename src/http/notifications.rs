@@ -22,6 +22,8 @@ pub(crate) fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(trail))
         .routes(routes!(unsubscribe))
         .routes(routes!(get_settings, put_settings))
+        .routes(routes!(vapid_public_key))
+        .routes(routes!(subscribe, unsubscribe_device))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -198,4 +200,99 @@ async fn put_settings(
     };
     ctx.store.save_notification_settings(kind, id, &row).await?;
     Ok(Json(body))
+}
+
+#[derive(Serialize, ToSchema)]
+struct VapidKey {
+    /// Pass as `applicationServerKey` to `pushManager.subscribe` (base64url).
+    public_key: String,
+}
+
+/// The server's VAPID public key for Web Push subscriptions.
+#[utoipa::path(get, path = "/v1/push/vapid-public-key", tag = "notifications", responses((status = 200, body = VapidKey)))]
+async fn vapid_public_key(State(ctx): State<ApiContext>) -> Json<VapidKey> {
+    Json(VapidKey {
+        public_key: ctx.push.public_key(),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+struct SubscriptionKeys {
+    p256dh: String,
+    auth: String,
+}
+
+/// A `PushSubscription` as the browser serializes it (`subscription.toJSON()`).
+#[derive(Deserialize, ToSchema)]
+struct PushSubscriptionBody {
+    endpoint: String,
+    keys: SubscriptionKeys,
+}
+
+#[derive(Deserialize, ToSchema)]
+struct EndpointBody {
+    endpoint: String,
+}
+
+fn principal_kind(principal: Principal) -> &'static str {
+    match principal {
+        Principal::Customer { .. } => "customer",
+        Principal::Operator { .. } => "operator",
+    }
+}
+
+/// Bind this browser or device to the caller for Web Push.
+#[utoipa::path(post, path = "/v1/push-subscriptions", tag = "notifications", request_body = PushSubscriptionBody,
+    responses((status = 201), (status = 400, body = ErrorBody)))]
+async fn subscribe(
+    State(ctx): State<ApiContext>,
+    Auth(principal): Auth,
+    ApiJson(body): ApiJson<PushSubscriptionBody>,
+) -> Result<axum::http::StatusCode> {
+    let endpoint = url::Url::parse(&body.endpoint)
+        .ok()
+        .filter(|u| {
+            matches!(u.scheme(), "https" | "http")
+                && u.host().is_some()
+                && body.endpoint.len() <= 2048
+        })
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_input",
+                "endpoint: must be the push service's https URL",
+            )
+        })?;
+    crate::notify::push::check_subscription_keys(&body.keys.p256dh, &body.keys.auth)
+        .map_err(|reason| Error::bad_request("invalid_input", reason))?;
+    let row = crate::store::PushSubscriptionRow {
+        principal_kind: principal_kind(principal).to_owned(),
+        principal_id: principal.id(),
+        endpoint: endpoint.to_string(),
+        p256dh: body.keys.p256dh.trim_end_matches('=').to_owned(),
+        auth: body.keys.auth.trim_end_matches('=').to_owned(),
+    };
+    ctx.store.add_push_subscription(&row).await?;
+    Ok(axum::http::StatusCode::CREATED)
+}
+
+/// Unbind a browser or device.
+#[utoipa::path(delete, path = "/v1/push-subscriptions", tag = "notifications", request_body = EndpointBody,
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn unsubscribe_device(
+    State(ctx): State<ApiContext>,
+    Auth(principal): Auth,
+    ApiJson(body): ApiJson<EndpointBody>,
+) -> Result<axum::http::StatusCode> {
+    let endpoint = url::Url::parse(&body.endpoint)
+        .map(|u| u.to_string())
+        .unwrap_or(body.endpoint);
+    if ctx
+        .store
+        .remove_push_subscription(&endpoint, Some((principal_kind(principal), principal.id())))
+        .await?
+    {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound)
+    }
 }

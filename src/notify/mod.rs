@@ -13,4 +13,5 @@
 pub mod amqp;
 pub mod email;
 pub mod policy;
+pub mod push;
 pub mod worker;

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use super::{
     email::{self, Mailer},
     policy::{self, Channel, Decision, RecipientKind, Settings, Situation, Stage},
+    push::{PushResult, PushSender},
 };
 use crate::{
     auth::TokenSigner,
@@ -21,8 +22,12 @@ use crate::{
     events::hub::Hub,
     presence::Presence,
     shutdown::Shutdown,
-    store::{ConversationRow, JobRow, Store},
+    store::{ConversationRow, JobRow, PushSubscriptionRow, Store},
 };
+
+/// Runs of a job that may end in a temporary push failure before push counts as failed and
+/// the cascade falls back to e-mail.
+const PUSH_ATTEMPTS: i64 = 3;
 
 /// Sleep when the queue is empty (a commit also wakes the worker at once).
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -44,6 +49,7 @@ pub struct Worker {
     pub hub: Hub,
     pub presence: Presence,
     pub mailer: Mailer,
+    pub push: PushSender,
     pub links: TokenSigner,
     pub public_url: String,
     pub window: Duration,
@@ -80,7 +86,17 @@ impl Worker {
         let Some(job) = self.store.claim_job(crate::store::now_millis()).await? else {
             return Ok(ExecutionOutcome::EmptyQueue);
         };
-        let follow_up = self.handle(&job).await?;
+        let follow_up = match self.handle(&job).await {
+            Ok(follow_up) => follow_up,
+            Err(error) => {
+                // Back off (1 s, 2 s, 4 s, … at most a minute) and let the job run again.
+                let backoff = 1000 * (1i64 << (job.attempts - 1).clamp(0, 6));
+                self.store
+                    .retry_job(&job, crate::store::now_millis() + backoff)
+                    .await?;
+                return Err(error);
+            }
+        };
         self.store.finish_job(&job, follow_up).await?;
         Ok(ExecutionOutcome::TaskCompleted)
     }
@@ -110,8 +126,16 @@ impl Worker {
         } else {
             Stage::First
         };
-        let observed = self.observe(job, &conversation, recipient, stage).await?;
-        let decision = policy::decide(&observed.situation);
+        let mut observed = self.observe(job, &conversation, recipient, stage).await?;
+        let mut decision = policy::decide(&observed.situation);
+        if decision.send == Some(Channel::Push) {
+            if self.push_step(job, &conversation, &observed).await? {
+                return Ok(decision);
+            }
+            // No device took it (all gone, or failing for too long): fall back to e-mail.
+            observed.situation.push_failed = true;
+            decision = policy::decide(&observed.situation);
+        }
         match (decision.send, decision.suppressed) {
             (Some(channel), _) => self.deliver(job, &conversation, &observed, channel).await?,
             (None, Some(reason)) => {
@@ -154,6 +178,7 @@ impl Worker {
         let millis = |at: Option<i64>| at.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
         let (last_push_at, last_email_at) =
             (millis(last("push").await?), millis(last("email").await?));
+        let mut devices: Vec<PushSubscriptionRow> = Vec::new();
         let (email_to, timezone, online_inboxes, read, answered) = match recipient {
             RecipientKind::Customer => {
                 let customer = self.store.customer(c.customer_id).await?;
@@ -163,6 +188,10 @@ impl Worker {
                 } else {
                     vec![]
                 };
+                devices = self
+                    .store
+                    .push_subscriptions("customer", c.customer_id)
+                    .await?;
                 (
                     customer.email,
                     customer.timezone,
@@ -175,11 +204,21 @@ impl Worker {
                 let company = self.store.company(c.company_id).await?;
                 let mut online = Vec::new();
                 for inbox in self.store.participant_inboxes(c.parties()).await? {
-                    if inbox != InboxKey::customer(c.customer_id)
-                        && self.presence.is_online(&inbox).await
-                    {
+                    let Some(operator_id) = inbox
+                        .as_str()
+                        .strip_prefix("operator:")
+                        .and_then(|id| id.parse().ok())
+                    else {
+                        continue;
+                    };
+                    if self.presence.is_online(&inbox).await {
                         online.push(inbox);
                     }
+                    devices.extend(
+                        self.store
+                            .push_subscriptions("operator", operator_id)
+                            .await?,
+                    );
                 }
                 let answered = !self
                     .store
@@ -205,8 +244,7 @@ impl Worker {
             online: !online_inboxes.is_empty(),
             read,
             answered,
-            // Devices are bound with the Web Push channel; until then nobody has one.
-            push_subscriptions: 0,
+            push_subscriptions: devices.len(),
             push_failed: false,
             has_email: email_to.is_some(),
             last_push_at,
@@ -220,6 +258,7 @@ impl Worker {
             situation,
             email_to,
             online_inboxes,
+            devices,
         })
     }
 
@@ -245,7 +284,8 @@ impl Worker {
         let result = match channel {
             Channel::Browser => self.browser(job, c, &observed.online_inboxes).await,
             Channel::Email => self.email(job, c, observed).await,
-            Channel::Push => Err(anyhow::anyhow!("no push channel in this version")),
+            // Push goes through `push_step`, which decides the fallback itself.
+            Channel::Push => Err(anyhow::anyhow!("push is delivered by push_step")),
         };
         match result {
             Ok(()) => {
@@ -262,6 +302,65 @@ impl Worker {
                 Err(error)
             }
         }
+    }
+
+    /// Push to every device of the recipient. `true` when at least one device took it (or this
+    /// step was taken before); `false` when push is impossible for this message, so the caller
+    /// falls back to e-mail; an error when a push service failed and the job should run again.
+    async fn push_step(
+        &self,
+        job: &JobRow,
+        c: &ConversationRow,
+        observed: &Observed,
+    ) -> anyhow::Result<bool> {
+        let detail = format!("{} device(s)", observed.devices.len());
+        if !self.store.record_step(job, "push", "sent", &detail).await? {
+            return Ok(true);
+        }
+        let message = self.store.message(job.message_id).await?;
+        let path = match observed.situation.recipient {
+            RecipientKind::Customer => format!("/?conversation={}", c.id),
+            RecipientKind::Company => format!("/console?conversation={}", c.id),
+        };
+        let payload = json!({
+            "type": "notification",
+            "conversation_id": c.id,
+            "message_id": message.id,
+            "title": format!("New message from {}", message.sender_name),
+            "body": message.text.chars().take(140).collect::<String>(),
+            "url": format!("{}{path}", self.public_url),
+        })
+        .to_string();
+        let (mut delivered, mut failures) = (0, Vec::new());
+        for device in &observed.devices {
+            match self.push.send(device, payload.as_bytes()).await {
+                PushResult::Delivered => delivered += 1,
+                PushResult::Gone => {
+                    self.store
+                        .remove_push_subscription(&device.endpoint, None)
+                        .await?;
+                    metrics::counter!("push_subscriptions_removed_total").increment(1);
+                }
+                PushResult::Failed(reason) => failures.push(reason),
+            }
+        }
+        if delivered > 0 {
+            metrics::counter!("notifications_sent_total", "channel" => "push").increment(1);
+            return Ok(true);
+        }
+        metrics::counter!("notifications_failed_total", "channel" => "push").increment(1);
+        if failures.is_empty() {
+            self.store
+                .mark_step_failed(job, "push", "every device is gone")
+                .await?;
+            return Ok(false);
+        }
+        let reason = failures.join("; ");
+        self.store.mark_step_failed(job, "push", &reason).await?;
+        if job.attempts < PUSH_ATTEMPTS {
+            anyhow::bail!("push failed, will retry: {reason}");
+        }
+        Ok(false)
     }
 
     /// A `notification` event to each online inbox: the page shows a popup.
@@ -346,4 +445,5 @@ struct Observed {
     situation: Situation,
     email_to: Option<String>,
     online_inboxes: Vec<InboxKey>,
+    devices: Vec<PushSubscriptionRow>,
 }

@@ -22,7 +22,7 @@ pub use directory::{
     NewOperator, OperatorCredentials, OperatorRow,
 };
 pub use inbox::{InboxHead, Parties, StoredEvent};
-pub use notifications::{JobRow, LogRow, SettingsRow, JOB_LEASE_MS};
+pub use notifications::{JobRow, LogRow, PushSubscriptionRow, SettingsRow, JOB_LEASE_MS};
 
 use std::{sync::Arc, time::Duration};
 

@@ -36,6 +36,18 @@ pub struct LogRow {
     pub created_at: i64,
 }
 
+#[derive(Clone, Debug, FromRow)]
+pub struct PushSubscriptionRow {
+    /// `customer` or `operator`.
+    pub principal_kind: String,
+    pub principal_id: i64,
+    pub endpoint: String,
+    /// The browser's public key (base64url, uncompressed P-256 point).
+    pub p256dh: String,
+    /// The browser's 16-byte auth secret (base64url).
+    pub auth: String,
+}
+
 #[derive(Clone, Copy, Debug, FromRow)]
 pub struct SettingsRow {
     pub email: i64,
@@ -135,7 +147,8 @@ impl Store {
     }
 
     /// Record one step of a job. `false` when this exact step (message, recipient, stage,
-    /// channel) was recorded before: a re-run job must not send it again.
+    /// channel) was recorded before: a re-run job must not send it again. A step recorded as
+    /// failed may be taken again (a retry).
     pub async fn record_step(
         &self,
         job: &JobRow,
@@ -148,7 +161,9 @@ impl Store {
             "INSERT INTO notification_log
                  (conversation_id, message_id, recipient_kind, recipient_id, stage, channel, status, detail, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (message_id, recipient_kind, recipient_id, stage, channel) DO NOTHING",
+             ON CONFLICT (message_id, recipient_kind, recipient_id, stage, channel)
+             DO UPDATE SET status = $7, detail = $8, created_at = $9
+             WHERE notification_log.status = 'failed'",
         )
         .bind(job.conversation_id)
         .bind(job.message_id)
@@ -164,6 +179,78 @@ impl Store {
         .rows_affected();
         w.commit().await?;
         Ok(inserted == 1)
+    }
+
+    /// Put a claimed job back to run again at `run_at` (after an error).
+    pub async fn retry_job(&self, job: &JobRow, run_at: i64) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE notification_jobs SET run_at = $2, locked_until = 0 WHERE id = $1")
+            .bind(job.id)
+            .bind(run_at)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Bind a browser or device to a principal for Web Push (re-binding an endpoint moves it).
+    pub async fn add_push_subscription(&self, sub: &PushSubscriptionRow) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO push_subscriptions (principal_kind, principal_id, endpoint, p256dh, auth, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (endpoint) DO UPDATE SET principal_kind = $1, principal_id = $2, p256dh = $4, auth = $5",
+        )
+        .bind(&sub.principal_kind)
+        .bind(sub.principal_id)
+        .bind(&sub.endpoint)
+        .bind(&sub.p256dh)
+        .bind(&sub.auth)
+        .bind(now_millis())
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Unbind an endpoint; `principal` limits it to the caller's own (`None`: any, as when the
+    /// push service says the subscription is gone).
+    pub async fn remove_push_subscription(
+        &self,
+        endpoint: &str,
+        principal: Option<(&str, i64)>,
+    ) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let removed = match principal {
+            Some((kind, id)) => sqlx::query(
+                "DELETE FROM push_subscriptions WHERE endpoint = $1 AND principal_kind = $2 AND principal_id = $3",
+            )
+            .bind(endpoint)
+            .bind(kind)
+            .bind(id),
+            None => sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1").bind(endpoint),
+        }
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(removed > 0)
+    }
+
+    /// The push subscriptions of one principal.
+    pub async fn push_subscriptions(
+        &self,
+        principal_kind: &str,
+        principal_id: i64,
+    ) -> StoreResult<Vec<PushSubscriptionRow>> {
+        Ok(sqlx::query_as::<_, PushSubscriptionRow>(
+            "SELECT principal_kind, principal_id, endpoint, p256dh, auth FROM push_subscriptions
+             WHERE principal_kind = $1 AND principal_id = $2 ORDER BY id",
+        )
+        .bind(principal_kind)
+        .bind(principal_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Mark a recorded step as failed (delivery did not go through).

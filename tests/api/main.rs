@@ -11,6 +11,7 @@ mod concurrency;
 mod delivery;
 mod notifications;
 mod ops;
+mod push;
 mod rabbitmq;
 mod realtime;
 mod scoping;
