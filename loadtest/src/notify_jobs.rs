@@ -24,12 +24,17 @@ pub struct NotifyJobsArgs {
     /// `postgres://…` (a database to fill); SQLite in a temporary directory when absent.
     #[arg(long)]
     database_url: Option<String>,
+    /// `amqp://…`: run the jobs through RabbitMQ (relay and consumer) instead of the database
+    /// queue; `--workers` is then ignored (one consumer, prefetch 16).
+    #[arg(long)]
+    amqp_url: Option<String>,
 }
 
 #[derive(Serialize)]
 pub struct NotifyJobsResult {
     scenario: &'static str,
     backend: &'static str,
+    queue: &'static str,
     jobs: usize,
     workers: usize,
     seconds: f64,
@@ -98,6 +103,42 @@ pub async fn run(args: NotifyJobsArgs) -> anyhow::Result<NotifyJobsResult> {
     // No worker ran while seeding: the timed part drains the whole queue.
     let worker = startup::notification_worker(&ctx)?;
     let started = Instant::now();
+    if let Some(url) = &args.amqp_url {
+        let (trigger, stopping) = shutdown::channel();
+        let prefix = format!("loadtest-{}", std::process::id());
+        let consumer = tokio::spawn(switchboard::notify::amqp::run(
+            url.clone(),
+            prefix,
+            worker.clone(),
+            stopping,
+        ));
+        let outbox = dir.path().join("outbox-mail");
+        loop {
+            let written = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+            if written >= args.jobs {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed().as_secs() < 300,
+                "only {written} of {} jobs done after 5 minutes",
+                args.jobs
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        trigger.trigger();
+        let _ = consumer.await;
+        return Ok(NotifyJobsResult {
+            scenario: "notify-jobs",
+            backend,
+            queue: "rabbitmq",
+            jobs: args.jobs,
+            workers: 1,
+            seconds,
+            jobs_per_s: (args.jobs as f64 / seconds).round(),
+            emails_written: args.jobs,
+        });
+    }
     let mut tasks = Vec::new();
     for _ in 0..args.workers.max(1) {
         let worker = worker.clone();
@@ -121,6 +162,7 @@ pub async fn run(args: NotifyJobsArgs) -> anyhow::Result<NotifyJobsResult> {
     Ok(NotifyJobsResult {
         scenario: "notify-jobs",
         backend,
+        queue: "database",
         jobs: args.jobs,
         workers: args.workers,
         seconds,
