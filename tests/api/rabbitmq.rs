@@ -13,8 +13,13 @@ fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
-/// A test app on RabbitMQ with a queue prefix of its own; `None` to skip.
-async fn app_on_rabbitmq(backend: TestBackend, escalation: Duration) -> Option<TestApp> {
+/// A test app on RabbitMQ with a queue prefix of its own (and e-mail to `smtp_url` when
+/// given); `None` to skip.
+async fn app_on_rabbitmq(
+    backend: TestBackend,
+    escalation: Duration,
+    smtp_url: Option<String>,
+) -> Option<TestApp> {
     let url = amqp_url();
     let reachable = tokio::time::timeout(
         Duration::from_secs(5),
@@ -35,6 +40,7 @@ async fn app_on_rabbitmq(backend: TestBackend, escalation: Duration) -> Option<T
         config.amqp_url = Some(url);
         config.amqp_prefix = format!("sbtest-{}", uuid::Uuid::new_v4().simple());
         config.company_email_after = escalation;
+        config.smtp_url = smtp_url;
     })
     .await
 }
@@ -45,7 +51,9 @@ crate::on_both_backends!(
 );
 
 async fn jobs_and_delays_flow_through_rabbitmq(backend: TestBackend) {
-    let Some(app) = app_on_rabbitmq(backend, Duration::from_secs(1)).await else {
+    let sink = crate::smtp_sink::start().await;
+    let Some(app) = app_on_rabbitmq(backend, Duration::from_secs(1), Some(sink.url.clone())).await
+    else {
         return;
     };
     let company = app
@@ -72,12 +80,24 @@ async fn jobs_and_delays_flow_through_rabbitmq(backend: TestBackend) {
         (Some("email"), Some("escalation")),
         "{steps:#?}"
     );
-    assert_eq!(
-        emails(&app)
+    let to = |address: &str| {
+        sink.received
+            .lock()
+            .unwrap()
             .iter()
-            .filter(|m| m.contains("rabbit-co@example.com"))
-            .count(),
-        1
+            .filter(|m| m.to == [address])
+            .count()
+    };
+    for _ in 0..50 {
+        if to("rabbit-co@example.com") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        to("rabbit-co@example.com"),
+        1,
+        "one escalation e-mail over SMTP"
     );
 
     // The operator answers: the customer (offline) gets exactly one e-mail.
@@ -87,34 +107,38 @@ async fn jobs_and_delays_flow_through_rabbitmq(backend: TestBackend) {
             .status(),
         StatusCode::CREATED
     );
-    let steps = wait_for_steps(&app, conversation, 3).await;
-    assert_eq!(
-        (
-            steps[2]["recipient_kind"].as_str(),
-            steps[2]["channel"].as_str()
-        ),
-        (Some("customer"), Some("email"))
+    // (Another test may drop every broker connection meanwhile; a redelivered job can then
+    // add a "suppressed" line to the trail, but never a second e-mail.)
+    let mut steps = Vec::new();
+    for _ in 0..100 {
+        steps = trail(&app, conversation).await;
+        if steps.iter().any(|s| s["recipient_kind"] == "customer") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        steps.iter().any(|s| s["recipient_kind"] == "customer"
+            && s["channel"] == "email"
+            && s["status"] == "sent"),
+        "{steps:#?}"
     );
     for _ in 0..50 {
-        if emails(&app)
-            .iter()
-            .any(|m| m.contains("rabbit-reader@example.com"))
-        {
+        if to("rabbit-reader@example.com") > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        emails(&app)
-            .iter()
-            .filter(|m| m.contains("rabbit-reader@example.com"))
-            .count(),
-        1
+        to("rabbit-reader@example.com"),
+        1,
+        "exactly one e-mail to the offline customer, over SMTP"
     );
+    assert!(emails(&app).is_empty(), "nothing went to the file outbox");
 }
 
 async fn a_dropped_connection_loses_nothing(backend: TestBackend) {
-    let Some(app) = app_on_rabbitmq(backend, Duration::from_secs(3600)).await else {
+    let Some(app) = app_on_rabbitmq(backend, Duration::from_secs(3600), None).await else {
         return;
     };
     let company = app
