@@ -158,8 +158,14 @@ async fn session(
         .await?;
     tracing::info!("RabbitMQ queue ready");
 
-    let relay = relay(&publishing, topology, worker);
-    tokio::pin!(relay);
+    // The relay runs as a task of its own: it must keep moving (and never be paused holding
+    // the SQLite writer lock) while this loop works on a delivery.
+    let relay = tokio::spawn({
+        let (topology, worker) = (topology.clone(), worker.clone());
+        async move { relay(&publishing, &topology, &worker).await }
+    });
+    let _abort_relay = AbortOnDrop(relay.abort_handle());
+    let mut relay = relay;
     loop {
         tokio::select! {
             delivery = deliveries.next() => {
@@ -190,7 +196,7 @@ async fn session(
                 worker.store.finish_job(&job, follow_up).await?;
                 delivery.ack(BasicAckOptions::default()).await?;
             }
-            relayed = &mut relay => return relayed,
+            relayed = &mut relay => return relayed.context("the relay task failed")?,
             _ = shutdown.recv() => return Ok(()),
         }
     }
@@ -240,6 +246,15 @@ async fn relay(channel: &Channel, topology: &Topology, worker: &Worker) -> anyho
         anyhow::ensure!(confirm.is_ack(), "RabbitMQ refused a job");
         worker.store.delete_job(job.id).await?;
         metrics::counter!("notification_jobs_relayed_total").increment(1);
+    }
+}
+
+/// Aborts a task when dropped (the session ended, one way or another).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -182,7 +182,11 @@ async fn start(
     });
     Some(TestApp {
         address,
-        client: reqwest::Client::new(),
+        // A bounded client: a server that hangs fails the test instead of stalling the run.
+        client: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap(),
         store: ctx.store.clone(),
         ctx,
         config,
