@@ -168,6 +168,18 @@ impl Store {
         })
     }
 
+    /// Run one writing statement in its own write transaction (queued behind other writers
+    /// on SQLite); returns the rows it affected.
+    pub async fn write_one<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> StoreResult<u64> {
+        let mut w = self.begin_write().await?;
+        let affected = query.execute(&mut *w.tx).await?.rows_affected();
+        w.commit().await?;
+        Ok(affected)
+    }
+
     /// Is the database answering?
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

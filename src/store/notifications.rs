@@ -106,12 +106,8 @@ impl Store {
     }
 
     pub async fn delete_job(&self, id: i64) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query("DELETE FROM notification_jobs WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
+        self.write_one(sqlx::query("DELETE FROM notification_jobs WHERE id = $1").bind(id))
             .await?;
-        w.commit().await?;
         Ok(())
     }
 
@@ -156,8 +152,7 @@ impl Store {
         status: &str,
         detail: &str,
     ) -> StoreResult<bool> {
-        let mut w = self.begin_write().await?;
-        let inserted = sqlx::query(
+        let inserted = self.write_one(sqlx::query(
             "INSERT INTO notification_log
                  (conversation_id, message_id, recipient_kind, recipient_id, stage, channel, status, detail, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -173,30 +168,24 @@ impl Store {
         .bind(channel)
         .bind(status)
         .bind(detail)
-        .bind(now_millis())
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
-        w.commit().await?;
+        .bind(now_millis())).await?;
         Ok(inserted == 1)
     }
 
     /// Put a claimed job back to run again at `run_at` (after an error).
     pub async fn retry_job(&self, job: &JobRow, run_at: i64) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query("UPDATE notification_jobs SET run_at = $2, locked_until = 0 WHERE id = $1")
-            .bind(job.id)
-            .bind(run_at)
-            .execute(&mut *w.tx)
-            .await?;
-        w.commit().await?;
+        self.write_one(
+            sqlx::query("UPDATE notification_jobs SET run_at = $2, locked_until = 0 WHERE id = $1")
+                .bind(job.id)
+                .bind(run_at),
+        )
+        .await?;
         Ok(())
     }
 
     /// Bind a browser or device to a principal for Web Push (re-binding an endpoint moves it).
     pub async fn add_push_subscription(&self, sub: &PushSubscriptionRow) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
+        self.write_one(sqlx::query(
             "INSERT INTO push_subscriptions (principal_kind, principal_id, endpoint, p256dh, auth, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (endpoint) DO UPDATE SET principal_kind = $1, principal_id = $2, p256dh = $4, auth = $5",
@@ -206,10 +195,7 @@ impl Store {
         .bind(&sub.endpoint)
         .bind(&sub.p256dh)
         .bind(&sub.auth)
-        .bind(now_millis())
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await?;
+        .bind(now_millis())).await?;
         Ok(())
     }
 
@@ -260,8 +246,7 @@ impl Store {
         channel: &str,
         detail: &str,
     ) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
+        self.write_one(sqlx::query(
             "UPDATE notification_log SET status = 'failed', detail = $6
              WHERE message_id = $1 AND recipient_kind = $2 AND recipient_id = $3 AND stage = $4 AND channel = $5",
         )
@@ -270,10 +255,7 @@ impl Store {
         .bind(job.recipient_id)
         .bind(&job.stage)
         .bind(channel)
-        .bind(detail)
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await?;
+        .bind(detail)).await?;
         Ok(())
     }
 
@@ -330,8 +312,7 @@ impl Store {
         recipient_id: i64,
         settings: &SettingsRow,
     ) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
+        self.write_one(sqlx::query(
             "INSERT INTO notification_settings (recipient_kind, recipient_id, email, push, quiet_start, quiet_end)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (recipient_kind, recipient_id)
@@ -342,10 +323,7 @@ impl Store {
         .bind(settings.email)
         .bind(settings.push)
         .bind(settings.quiet_start)
-        .bind(settings.quiet_end)
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await?;
+        .bind(settings.quiet_end)).await?;
         Ok(())
     }
 
@@ -355,16 +333,12 @@ impl Store {
         recipient_kind: &str,
         recipient_id: i64,
     ) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
+        self.write_one(sqlx::query(
             "INSERT INTO notification_settings (recipient_kind, recipient_id, email) VALUES ($1, $2, 0)
              ON CONFLICT (recipient_kind, recipient_id) DO UPDATE SET email = 0",
         )
         .bind(recipient_kind)
-        .bind(recipient_id)
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await?;
+        .bind(recipient_id)).await?;
         Ok(())
     }
 
