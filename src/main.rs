@@ -31,7 +31,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     let command = cli.command.unwrap_or(Command::Serve);
-    let quiet_default = if matches!(command, Command::Serve) {
+    let quiet_default = if matches!(command, Command::Serve | Command::Worker) {
         "info"
     } else {
         "warn"
