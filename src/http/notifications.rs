@@ -34,9 +34,9 @@ struct Step {
     recipient_id: i64,
     /// `first` or `escalation`.
     stage: String,
-    /// `browser`, `push`, `email`, or `none` when suppressed.
+    /// `browser`, `push`, `email`; `none` when suppressed; `deferred` for quiet hours.
     channel: String,
-    /// `sent`, `suppressed` or `failed`.
+    /// `sent`, `suppressed`, `failed` or `deferred`.
     status: String,
     /// The address, or why it was suppressed or failed.
     detail: String,

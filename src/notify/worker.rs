@@ -146,7 +146,19 @@ impl Worker {
                     .record_step(job, "none", "suppressed", &reason)
                     .await?;
             }
-            (None, None) => {}
+            (None, None) => {
+                // Quiet hours: say so in the trail, so nobody wonders where the message went.
+                if let Some((at, _)) = decision.recheck_at {
+                    self.store
+                        .record_step(
+                            job,
+                            "deferred",
+                            "deferred",
+                            &format!("until {}", at.to_rfc3339()),
+                        )
+                        .await?;
+                }
+            }
         }
         Ok(decision)
     }

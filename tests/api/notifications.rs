@@ -13,6 +13,7 @@ use crate::clients::open_sse;
 use crate::helpers::{spawn_app_with, TestApp, TestBackend, User, ADMIN_TOKEN};
 
 crate::on_both_backends!(
+    quiet_hours_hold_email_back_and_say_so,
     settings_are_kept_and_respected,
     offline_customer_is_emailed_through_smtp,
     offline_customer_gets_one_email_for_several_messages,
@@ -459,4 +460,63 @@ async fn settings_are_kept_and_respected(backend: TestBackend) {
         .get_json(&operator.token, "/v1/notification-settings")
         .await;
     assert_eq!(company_settings["email"], true);
+}
+
+async fn quiet_hours_hold_email_back_and_say_so(backend: TestBackend) {
+    let Some(app) = spawn_app_with(backend, |config| config.worker = true).await else {
+        return;
+    };
+    // A fixed-offset zone where it is 03:00 now: inside the default quiet hours (22–08).
+    let hour = chrono::Utc::now().hour() as i32;
+    let offset = {
+        let o = (3 - hour + 24) % 24;
+        if o > 12 {
+            o - 24
+        } else {
+            o
+        }
+    };
+    let night = match offset {
+        0 => "Etc/GMT".to_owned(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let company = app
+        .create_company("Night Co", "Omsk", &daytime_timezone())
+        .await;
+    let operator = app.create_operator(company, "op@night.example", &[]).await;
+    let response = app
+        .client
+        .post(app.url("/v1/customers"))
+        .json(&json!({"name": "Sleeper", "timezone": night, "email": "sleeper@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let customer = User {
+        id: body["id"].as_i64().unwrap(),
+        token: body["token"].as_str().unwrap().to_owned(),
+    };
+    let conversation = app
+        .open_conversation(&customer, company, None, "Tomorrow?")
+        .await;
+    app.post_message(&operator, conversation, "Yes, tomorrow", None)
+        .await;
+    let steps = wait_for_steps(&app, conversation, 2).await;
+    let step = steps
+        .iter()
+        .find(|s| s["recipient_kind"] == "customer")
+        .expect("a customer step");
+    assert_eq!(
+        (step["channel"].as_str(), step["status"].as_str()),
+        (Some("deferred"), Some("deferred")),
+        "{steps:#?}"
+    );
+    assert!(step["detail"].as_str().unwrap().starts_with("until "));
+    assert!(
+        emails(&app)
+            .iter()
+            .all(|m| !m.contains("sleeper@example.com")),
+        "nobody is e-mailed at night"
+    );
 }
