@@ -135,11 +135,28 @@ async fn cursors_bad_and_expired(backend: TestBackend) {
         .await;
     assert_eq!(response.status(), StatusCode::GONE);
     assert_eq!(error_code(response).await, "cursor_expired");
-    for transport in ["/v1/events/stream?cursor=1"] {
-        assert_eq!(
-            app.get(&customer.token, transport).await.status(),
-            StatusCode::GONE
+    assert_eq!(
+        app.get(&customer.token, "/v1/events/stream?cursor=1")
+            .await
+            .status(),
+        StatusCode::GONE
+    );
+    // The WebSocket refuses before the upgrade, with the same statuses.
+    let ws_base = app.address.replacen("http://", "ws://", 1);
+    for (cursor, status) in [("1", 410), ("abc", 400), ("99", 400)] {
+        let url = format!(
+            "{ws_base}/v1/ws?access_token={}&cursor={cursor}",
+            customer.token
         );
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), status, "cursor {cursor}")
+            }
+            other => panic!(
+                "cursor {cursor}: expected an HTTP refusal, got {:?}",
+                other.map(|_| ())
+            ),
+        }
     }
     // 0 = everything retained (nothing now) and the head still work.
     let (status, cursor, events) =
