@@ -88,13 +88,7 @@ async fn customer_and_operator_chat_with_read_receipts(backend: TestBackend) {
     // The customer has one unread message, reads it, and the count drops to zero.
     let mine: Value = app.get_json(&customer.token, "/v1/conversations").await;
     assert_eq!(mine["conversations"][0]["unread_count"], 1);
-    let read = app
-        .post(
-            &customer.token,
-            &format!("/v1/conversations/{conversation_id}/read"),
-            json!({"up_to_message_id": reply_id}),
-        )
-        .await;
+    let read = app.mark_read(&customer, conversation_id, reply_id).await;
     assert_eq!(read.status(), StatusCode::NO_CONTENT);
     let mine: Value = app.get_json(&customer.token, "/v1/conversations").await;
     assert_eq!(mine["conversations"][0]["unread_count"], 0);
@@ -110,13 +104,7 @@ async fn customer_and_operator_chat_with_read_receipts(backend: TestBackend) {
 
     // The operator reads the customer's message too.
     let first_id = opened["message"]["id"].as_i64().unwrap();
-    let read = app
-        .post(
-            &operator.token,
-            &format!("/v1/conversations/{conversation_id}/read"),
-            json!({"up_to_message_id": first_id}),
-        )
-        .await;
+    let read = app.mark_read(&operator, conversation_id, first_id).await;
     assert_eq!(read.status(), StatusCode::NO_CONTENT);
     let list: Value = app.get_json(&operator.token, "/v1/conversations").await;
     assert_eq!(list["unread_total"], 0);
@@ -149,13 +137,7 @@ async fn customer_and_operator_chat_with_read_receipts(backend: TestBackend) {
     assert_eq!(message_event["message"]["id"], reply_id);
 
     // Reading again (or backwards) changes nothing and writes no event.
-    let again = app
-        .post(
-            &customer.token,
-            &format!("/v1/conversations/{conversation_id}/read"),
-            json!({"up_to_message_id": first_id}),
-        )
-        .await;
+    let again = app.mark_read(&customer, conversation_id, first_id).await;
     assert_eq!(again.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.inbox_events(&InboxKey::customer(customer.id))
@@ -345,15 +327,7 @@ async fn opted_out_company_refuses_new_conversations(backend: TestBackend) {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let directory: Value = app
-        .client
-        .get(app.url(&format!("/v1/companies/{company}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let directory: Value = app.public_json(&format!("/v1/companies/{company}")).await;
     assert_eq!(directory["accepts_messages"], false);
 
     let refused = app

@@ -309,6 +309,28 @@ impl TestApp {
         self.get(token, path).await.json().await.unwrap()
     }
 
+    /// GET without a token and parse the JSON answer.
+    pub async fn public_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Read receipt: `user` has read `conversation` up to `message_id`.
+    pub async fn mark_read(&self, user: &User, conversation: i64, message_id: i64) -> Response {
+        self.post(
+            &user.token,
+            &format!("/v1/conversations/{conversation}/read"),
+            json!({"up_to_message_id": message_id}),
+        )
+        .await
+    }
+
     pub async fn patch(&self, token: &str, path: &str, body: Value) -> Response {
         self.client
             .patch(self.url(path))

@@ -50,6 +50,11 @@ pub fn emails(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// How many e-mails in the file outbox are addressed to `address`.
+pub fn emails_to(app: &TestApp, address: &str) -> usize {
+    emails(app).iter().filter(|m| m.contains(address)).count()
+}
+
 pub async fn trail(app: &TestApp, conversation: i64) -> Vec<Value> {
     let body = app
         .get_json(
@@ -277,10 +282,7 @@ async fn company_is_emailed_after_the_window_only_when_unanswered(backend: TestB
         "{steps:#?}"
     );
     assert_eq!(
-        emails(&app)
-            .iter()
-            .filter(|m| m.contains("busy-co@example.com"))
-            .count(),
+        emails_to(&app, "busy-co@example.com"),
         0,
         "an answered company is not e-mailed"
     );
@@ -304,13 +306,7 @@ async fn a_job_run_twice_sends_once(backend: TestBackend) {
     let worker = switchboard::startup::notification_worker(&app.ctx).unwrap();
     use switchboard::notify::worker::ExecutionOutcome;
     while worker.run_once().await.unwrap() == ExecutionOutcome::TaskCompleted {}
-    assert_eq!(
-        emails(&app)
-            .iter()
-            .filter(|m| m.contains("once@example.com"))
-            .count(),
-        1
-    );
+    assert_eq!(emails_to(&app, "once@example.com"), 1);
 
     // A worker that crashed after sending but before finishing leaves the job behind: put
     // the same job back, as the lease expiry would, and run it again.
@@ -340,14 +336,7 @@ async fn a_job_run_twice_sends_once(backend: TestBackend) {
         worker.run_once().await.unwrap(),
         ExecutionOutcome::EmptyQueue
     );
-    assert_eq!(
-        emails(&app)
-            .iter()
-            .filter(|m| m.contains("once@example.com"))
-            .count(),
-        1,
-        "never twice"
-    );
+    assert_eq!(emails_to(&app, "once@example.com"), 1, "never twice");
 }
 
 async fn offline_customer_is_emailed_through_smtp(backend: TestBackend) {

@@ -17,7 +17,9 @@ use web_push_native::{
 };
 
 use crate::helpers::{spawn_app_with, TestApp, TestBackend, User};
-use crate::notifications::{customer_with_email, daytime_timezone, emails, wait_for_steps};
+use crate::notifications::{
+    customer_with_email, daytime_timezone, emails, emails_to, wait_for_steps,
+};
 
 crate::on_both_backends!(
     push_reaches_an_offline_device_and_no_email,
@@ -132,15 +134,7 @@ async fn push_reaches_an_offline_device_and_no_email(backend: TestBackend) {
     let Some(app) = spawn_app_with(backend, |config| config.worker = true).await else {
         return;
     };
-    let key: Value = app
-        .client
-        .get(app.url("/v1/push/vapid-public-key"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: Value = app.public_json("/v1/push/vapid-public-key").await;
     assert_eq!(
         URL_SAFE_NO_PAD
             .decode(key["public_key"].as_str().unwrap())
@@ -220,13 +214,7 @@ async fn a_gone_device_is_removed_and_email_follows(backend: TestBackend) {
         (Some("email"), Some("sent")),
         "{steps:#?}"
     );
-    assert_eq!(
-        emails(&app)
-            .iter()
-            .filter(|m| m.contains("pushed@example.com"))
-            .count(),
-        1
-    );
+    assert_eq!(emails_to(&app, "pushed@example.com"), 1);
     // The subscription was forgotten: unbinding it now finds nothing.
     let response = app
         .client

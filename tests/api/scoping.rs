@@ -150,13 +150,7 @@ async fn other_tenants_get_404(backend: TestBackend) {
                 .status(),
             StatusCode::NOT_FOUND
         );
-        let read = app
-            .post(
-                &intruder.token,
-                &format!("/v1/conversations/{conversation}/read"),
-                json!({"up_to_message_id": message_id}),
-            )
-            .await;
+        let read = app.mark_read(intruder, conversation, message_id).await;
         assert_eq!(read.status(), StatusCode::NOT_FOUND);
         let list: Value = app.get_json(&intruder.token, "/v1/conversations").await;
         assert_eq!(list["conversations"].as_array().unwrap().len(), 0);
@@ -196,14 +190,6 @@ async fn admin_needs_the_admin_token(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    let companies: Value = app
-        .client
-        .get(app.url("/v1/companies?q=evil"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let companies: Value = app.public_json("/v1/companies?q=evil").await;
     assert_eq!(companies["companies"].as_array().unwrap().len(), 0);
 }
