@@ -5,6 +5,8 @@
 pub mod error;
 /// Identity, JSON bodies, queries and paths with our errors.
 mod extractor;
+/// JSONP framing and the `/v1/jsonp` tunnel for script-tag clients.
+mod jsonp;
 
 mod admin;
 mod companies;
@@ -100,26 +102,31 @@ pub fn api_router(ctx: ApiContext) -> Router {
         .not_found_service(axum::routing::any(not_found).with_state(ctx.clone()));
     let request_id = HeaderName::from_static("x-request-id");
 
-    router
+    let api: Router = router
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
         )
         .fallback_service(static_files)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .option_layer(cors_layer(&ctx.config.cors_origins))
-                .layer(DefaultBodyLimit::max(ctx.config.max_body_bytes))
-                .layer(middleware::from_fn(track_metrics)),
-        )
-        .with_state(ctx)
+        .with_state(ctx.clone());
+    // The tunnel calls the API router itself, so it sits beside it rather than inside.
+    let tunnel = Router::new()
+        .route("/v1/jsonp", axum::routing::get(jsonp::tunnel))
+        .with_state(api.clone());
+
+    tunnel.merge(api).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .option_layer(cors_layer(&ctx.config.cors_origins))
+            .layer(DefaultBodyLimit::max(ctx.config.max_body_bytes))
+            .layer(middleware::from_fn(track_metrics)),
+    )
 }
 
 /// The span every request is logged in. The query string is logged with `access_token`

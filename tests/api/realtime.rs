@@ -14,6 +14,7 @@ crate::on_both_backends!(
     long_poll_answers_at_once_or_parks_until_an_event,
     cursors_bad_and_expired,
     jsonp_wraps_answers_and_refuses_hostile_callbacks,
+    jsonp_tunnel_carries_api_calls,
     sse_frames_resume_with_last_event_id,
     websocket_receives_and_sends,
     typing_is_ephemeral,
@@ -246,6 +247,126 @@ async fn jsonp_wraps_answers_and_refuses_hostile_callbacks(backend: TestBackend)
         );
         assert!(body.contains("bad_callback"));
     }
+}
+
+/// Call `/v1/jsonp` and unwrap `/**/cb({...});`.
+async fn tunnel(app: &TestApp, query: &[(&str, &str)]) -> Value {
+    let response = app
+        .client
+        .get(app.url("/v1/jsonp"))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = response.text().await.unwrap();
+    let json = body
+        .strip_prefix("/**/cb(")
+        .and_then(|b| b.strip_suffix(");"))
+        .unwrap_or_else(|| panic!("wrapped in the callback: {body}"));
+    serde_json::from_str(json).unwrap()
+}
+
+async fn jsonp_tunnel_carries_api_calls(backend: TestBackend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (customer, operator, conversation) = chat(&app).await;
+    let path = format!("/v1/conversations/{conversation}/messages");
+    let send = |client_msg_id: &'static str| {
+        let body = json!({"text": "via <script> tag", "client_msg_id": client_msg_id}).to_string();
+        let (path, token) = (path.clone(), customer.token.clone());
+        let app = &app;
+        async move {
+            tunnel(
+                app,
+                &[
+                    ("callback", "cb"),
+                    ("method", "POST"),
+                    ("path", &path),
+                    ("body", &body),
+                    ("access_token", &token),
+                ],
+            )
+            .await
+        }
+    };
+    let sent = send("tunnel-1").await;
+    assert_eq!(sent["status"], 201, "{sent}");
+    assert_eq!(sent["body"]["message"]["text"], "via <script> tag");
+    // A retry with the same client_msg_id is the same message, not a second one.
+    let retried = send("tunnel-1").await;
+    assert_eq!(retried["status"], 201, "{retried}");
+    assert_eq!(
+        retried["body"]["message"]["id"],
+        sent["body"]["message"]["id"]
+    );
+
+    let history = tunnel(
+        &app,
+        &[
+            ("callback", "cb"),
+            ("path", &format!("{path}?limit=50")),
+            ("access_token", &operator.token),
+        ],
+    )
+    .await;
+    assert_eq!(history["status"], 200);
+    let texts: Vec<&str> = history["body"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts.iter().filter(|t| **t == "via <script> tag").count(),
+        1
+    );
+
+    // Errors keep their status and code inside the answer.
+    let no_token = tunnel(
+        &app,
+        &[("callback", "cb"), ("method", "POST"), ("path", &path)],
+    )
+    .await;
+    assert_eq!(no_token["status"], 401);
+    let bad_body = tunnel(
+        &app,
+        &[
+            ("callback", "cb"),
+            ("method", "POST"),
+            ("path", &path),
+            ("body", "{not json"),
+            ("access_token", &customer.token),
+        ],
+    )
+    .await;
+    assert_eq!(bad_body["status"], 400, "{bad_body}");
+    for (method, path) in [
+        ("GET", "/v1/events?timeout=0"),
+        ("GET", "/v1/jsonp?callback=cb"),
+        ("GET", "/healthz"),
+        ("GET", "/v1/../healthz"),
+        ("TRACE", "/v1/me"),
+    ] {
+        let refused = tunnel(
+            &app,
+            &[("callback", "cb"), ("method", method), ("path", path)],
+        )
+        .await;
+        assert_eq!(refused["status"], 400, "{method} {path}: {refused}");
+        assert_eq!(refused["error"]["code"], "invalid_query");
+    }
+    let response = app
+        .client
+        .get(app.url("/v1/jsonp?callback=alert(1)&path=/v1/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(!response.text().await.unwrap().contains("alert"));
 }
 
 async fn sse_frames_resume_with_last_event_id(backend: TestBackend) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::{
     extract::State,
-    http::{header, HeaderValue, StatusCode},
+    http::header,
     response::{IntoResponse, Response},
     Json,
 };
@@ -23,9 +23,9 @@ use super::{open_reader, MAX_BATCH};
 use crate::{
     events::feed::FeedItem,
     http::{
-        error::{ErrorBody, ErrorDetail},
+        error::ErrorBody,
         extractor::{ApiQuery, Auth},
-        ApiContext, Error,
+        jsonp, ApiContext, Error,
     },
 };
 
@@ -72,15 +72,9 @@ async fn poll(
         Ok(ApiQuery(query)) => query,
         Err(error) => return error.into_response(),
     };
-    let callback = match query.callback.as_deref().map(valid_callback) {
+    let callback = match query.callback.as_deref().map(jsonp::valid_callback) {
         Some(Some(name)) => Some(name.to_owned()),
-        Some(None) => {
-            return Error::bad_request(
-                "bad_callback",
-                "callback must be a JavaScript name like cb or my.cb_1 (at most 64 characters)",
-            )
-            .into_response()
-        }
+        Some(None) => return jsonp::bad_callback().into_response(),
         None => None,
     };
     let answer = answer(&ctx, auth, &query).await;
@@ -139,84 +133,10 @@ async fn answer(
     })
 }
 
-/// `Some(name)` when `raw` matches `^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$`.
-fn valid_callback(raw: &str) -> Option<&str> {
-    let mut chars = raw.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.');
-    (first_ok && rest_ok && raw.len() <= 64).then_some(raw)
-}
-
 fn jsonp(callback: &str, answer: Result<PollAnswer, Error>) -> Response {
-    #[derive(Serialize)]
-    struct JsonpError {
-        error: ErrorDetail,
-        status: u16,
-    }
-    let body = match answer {
-        Ok(answer) => serde_json::to_string(&answer),
-        Err(error) => {
-            if let Error::Internal(e) = &error {
-                tracing::error!(error = format!("{e:#}"), "request failed");
-            }
-            let status = error.status_code().as_u16();
-            let message = if status == 500 {
-                "something went wrong on our side; please retry".to_owned()
-            } else {
-                error.to_string()
-            };
-            serde_json::to_string(&JsonpError {
-                error: ErrorDetail {
-                    code: error.code().to_owned(),
-                    message,
-                },
-                status,
-            })
-        }
-    }
-    .unwrap_or_else(|_| "null".to_owned());
-    // JSON is valid JavaScript except for U+2028/U+2029 inside strings in old engines.
-    let body = body
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029");
-    let mut response = (StatusCode::OK, format!("/**/{callback}({body});")).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/javascript; charset=utf-8"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_callback;
-
-    #[test]
-    fn only_plain_names_are_callbacks() {
-        for good in ["cb", "_x", "$jsonp1", "a.b.c", "sb.cb_12", &"a".repeat(64)] {
-            assert!(valid_callback(good).is_some(), "{good}");
-        }
-        for bad in [
-            "",
-            "1cb",
-            "alert(1)//",
-            "<script>",
-            "a b",
-            "a;b",
-            "a-b",
-            "a[0]",
-            &"a".repeat(65),
-            "ы",
-        ] {
-            assert!(valid_callback(bad).is_none(), "{bad}");
-        }
-    }
+    let json = match answer {
+        Ok(answer) => serde_json::to_string(&answer).unwrap_or_else(|_| "null".to_owned()),
+        Err(error) => jsonp::error_json(&error),
+    };
+    jsonp::script(callback, &json)
 }
