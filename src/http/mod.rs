@@ -32,7 +32,7 @@ use tower::ServiceBuilder;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    services::ServeDir,
+    services::{ServeDir, ServeFile},
     trace::{DefaultOnResponse, TraceLayer},
 };
 use utoipa::OpenApi;
@@ -107,6 +107,9 @@ pub fn api_router(ctx: ApiContext) -> Router {
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
         )
+        // The two pages have short addresses (links in e-mails and pushes point at them).
+        .route_service("/console", ServeFile::new(ctx.static_dir.join("console.html")))
+        .route_service("/widget", ServeFile::new(ctx.static_dir.join("index.html")))
         .fallback_service(static_files)
         .with_state(ctx.clone());
     // The tunnel calls the API router itself, so it sits beside it rather than inside.

@@ -1,0 +1,512 @@
+/*
+ * The customer chat widget. One script tag puts it on any page:
+ *
+ *   <script src="https://chat.example.com/widget.js" async></script>
+ *
+ * Optional attributes on that tag: data-transport="ws|sse|longpoll|jsonp" (else picked by
+ * the browser's abilities, or by ?transport= in the page address), data-company="ID" (start
+ * with that company), data-inline="1" (fill a #switchboard-widget element instead of a
+ * floating button). It loads its two helpers and its stylesheet from the same server, and
+ * talks to that server from whatever origin the page has (CORS, XDomainRequest or JSONP).
+ * Plain ES3, like switchboard.js.
+ */
+(function (window, document) {
+  var script = document.currentScript || (function () {
+    var scripts = document.getElementsByTagName('script');
+    for (var i = scripts.length - 1; i >= 0; i--) {
+      if (/widget\.js(\?|$)/.test(scripts[i].src)) { return scripts[i]; }
+    }
+    return scripts[scripts.length - 1];
+  }());
+  var assets = script.src.replace(/widget\.js(\?.*)?$/, '');
+  var settings = {
+    transport: script.getAttribute('data-transport'),
+    company: script.getAttribute('data-company'),
+    inline: script.getAttribute('data-inline') === '1'
+  };
+
+  function load(src, done) {
+    var tag = document.createElement('script');
+    var finished = false;
+    tag.src = src;
+    tag.onload = tag.onreadystatechange = function () {
+      if (finished || (tag.readyState && tag.readyState !== 'loaded' && tag.readyState !== 'complete')) {
+        return;
+      }
+      finished = true;
+      done();
+    };
+    document.getElementsByTagName('head')[0].appendChild(tag);
+  }
+
+  function stylesheet(href) {
+    var link = document.createElement('link');
+    link.rel = 'stylesheet';
+    link.href = href;
+    document.getElementsByTagName('head')[0].appendChild(link);
+  }
+
+  function ready(done) {
+    if (document.body) { done(); return; }
+    var timer = setInterval(function () {
+      if (document.body) { clearInterval(timer); done(); }
+    }, 20);
+  }
+
+  stylesheet(assets + 'switchboard.css');
+  var steps = [];
+  if (!window.Switchboard) { steps.push(assets + 'switchboard.js'); }
+  if (!window.SwitchboardUI) { steps.push(assets + 'chat-ui.js'); }
+  (function next() {
+    if (steps.length) { load(steps.shift(), next); } else { ready(start); }
+  }());
+
+  function start() {
+    var UI = window.SwitchboardUI;
+    var el = UI.el;
+    var on = UI.on;
+    var base = assets.replace(/\/$/, '');
+    var pageOrigin = window.location.protocol + '//' + window.location.host;
+    if (base.toLowerCase() === pageOrigin.toLowerCase()) { base = ''; }
+    var transport = window.Switchboard.transportFromLocation() || settings.transport || 'auto';
+    var storageKey = 'switchboard.customer:' + (base || pageOrigin);
+
+    var me = loadIdentity();
+    var client = null;
+    var conversations = {};
+    var current = null;       // the open chat: {conversation, thread, readSent}
+    var currentView = '';
+    var unseen = 0;
+    var originalTitle = document.title;
+
+    /* ---- frame ---- */
+    var root = el('section', 'sb-widget' + (settings.inline ? ' sb-inline' : ' sb-floating'));
+    root.setAttribute('aria-label', 'Chat');
+    var panel = el('div', 'sb-panel');
+    var top = el('header', 'sb-top');
+    var back = el('button', 'sb-back', '‹');
+    back.setAttribute('type', 'button');
+    back.setAttribute('aria-label', 'Back to conversations');
+    var title = el('h2', 'sb-title', 'Messages');
+    var status = el('span', 'sb-status', '');
+    status.setAttribute('role', 'status');
+    top.appendChild(back);
+    top.appendChild(title);
+    top.appendChild(status);
+    var body = el('div', 'sb-body');
+    panel.appendChild(top);
+    panel.appendChild(body);
+    root.appendChild(panel);
+    var host = settings.inline && document.getElementById('switchboard-widget');
+    if (!settings.inline) {
+      var launcher = el('button', 'sb-launcher', 'Chat with us');
+      launcher.setAttribute('type', 'button');
+      launcher.setAttribute('aria-expanded', 'false');
+      root.appendChild(launcher);
+      UI.addClass(root, 'sb-closed');
+      on(launcher, 'click', function () {
+        var closed = (' ' + root.className + ' ').indexOf(' sb-closed ') !== -1;
+        if (closed) { UI.removeClass(root, 'sb-closed'); } else { UI.addClass(root, 'sb-closed'); }
+        launcher.setAttribute('aria-expanded', closed ? 'true' : 'false');
+        setText(launcher, closed ? 'Close chat' : 'Chat with us');
+      });
+    }
+    (host || document.body).appendChild(root);
+    on(back, 'click', function () { showHome(); });
+
+    function setText(node, text) { UI.setText(node, text); }
+
+    function view(name, heading) {
+      UI.clear(body);
+      currentView = name;
+      body.className = 'sb-body sb-view-' + name;
+      setText(title, heading);
+      back.style.display = name === 'home' || name === 'register' ? 'none' : '';
+      if (current) { current = null; }
+    }
+
+    function problem(text) {
+      var box = el('p', 'sb-error', text);
+      box.setAttribute('role', 'alert');
+      return box;
+    }
+
+    function field(labelText, input) {
+      var label = el('label', 'sb-field');
+      label.appendChild(el('span', 'sb-label', labelText));
+      label.appendChild(input);
+      return label;
+    }
+
+    function input(type, name) {
+      var node = el('input', 'sb-text-input');
+      node.setAttribute('type', type);
+      node.setAttribute('name', name);
+      return node;
+    }
+
+    function button(text, className) {
+      var node = el('button', className || 'sb-button', text);
+      node.setAttribute('type', 'button');
+      return node;
+    }
+
+    /* ---- identity ---- */
+    function loadIdentity() {
+      try {
+        var saved = window.localStorage && window.localStorage.getItem(storageKey);
+        return saved ? window.Switchboard.parse(saved) : null;
+      } catch (e) { return null; }
+    }
+
+    function saveIdentity(identity) {
+      me = identity;
+      try {
+        if (window.localStorage) {
+          window.localStorage.setItem(storageKey, window.Switchboard.stringify(identity));
+        }
+      } catch (e) { /* private mode: the chat lasts as long as the page */ }
+    }
+
+    function localZone() {
+      try { return window.Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) {
+        return null;
+      }
+    }
+
+    function showRegister() {
+      view('register', 'Chat with a company');
+      var form = el('form', 'sb-form');
+      var name = input('text', 'name');
+      var city = input('text', 'city');
+      name.setAttribute('required', 'required');
+      name.setAttribute('maxlength', '100');
+      city.setAttribute('maxlength', '100');
+      form.appendChild(el('p', 'sb-hint', 'Companies answer here. Tell them who you are:'));
+      form.appendChild(field('Your name', name));
+      form.appendChild(field('Your city (optional)', city));
+      var go = el('button', 'sb-button sb-primary', 'Start');
+      go.setAttribute('type', 'submit');
+      form.appendChild(go);
+      body.appendChild(form);
+      name.focus();
+      on(form, 'submit', function (event) {
+        event.preventDefault();
+        var trimmed = name.value.replace(/^\s+|\s+$/g, '');
+        if (!trimmed) { name.focus(); return; }
+        go.disabled = true;
+        window.Switchboard.request({ base: base, path: '/v1/customers', method: 'POST',
+          body: { name: trimmed, city: city.value || null, timezone: localZone() },
+          mode: window.Switchboard.requestMode(base, transport) }, function (err, answer) {
+          go.disabled = false;
+          if (err) { form.appendChild(problem(err.message || 'Could not start, try again.')); return; }
+          saveIdentity({ id: answer.id, token: answer.token, name: trimmed });
+          begin();
+        });
+      });
+    }
+
+    /* ---- live connection ---- */
+    function begin() {
+      client = window.Switchboard.connect({
+        base: base,
+        token: me.token,
+        transport: transport,
+        onEvent: onEvent,
+        onState: function (state) {
+          setText(status, UI.connectionLabel(state));
+          status.className = 'sb-status sb-' + state.status;
+        },
+        onReset: function () { if (current) { openChat(current.conversation.id); } else { showHome(); } },
+        onUnauthorized: function () {
+          client.stop();
+          try { window.localStorage.removeItem(storageKey); } catch (e) { /* nothing saved */ }
+          me = null;
+          showRegister();
+        }
+      });
+      root.switchboard = client;
+      var wanted = /[?&]conversation=(\d+)/.exec(window.location.search);
+      if (wanted) { openChat(Number(wanted[1])); }
+      else if (settings.company) { showNew(settings.company); }
+      else { showHome(); }
+    }
+
+    function onEvent(event) {
+      var data = event.data || {};
+      if (event.type === 'message.created') {
+        var message = data.message;
+        var mine = message.sender.side === 'customer';
+        if (current && current.conversation.id === message.conversation_id) {
+          current.thread.add(message);
+          if (!mine) { markRead(); }
+        } else if (currentView === 'home') {
+          showHome();
+        }
+        if (!mine && UI.pageHidden()) {
+          unseen += 1;
+          document.title = '(' + unseen + ') ' + originalTitle;
+        }
+      } else if (event.type === 'conversation.read') {
+        if (current && current.conversation.id === data.conversation_id && data.side === 'company') {
+          current.thread.setReadUpTo(data.up_to_message_id);
+        }
+      } else if (event.type === 'typing') {
+        if (current && current.conversation.id === data.conversation_id && data.side === 'company') {
+          current.thread.showTyping(current.conversation.company.name);
+        }
+      } else if (event.type === 'notification') {
+        UI.notify(data.title, data.body, function () { openChat(data.conversation_id); });
+      } else if (event.type === 'conversation.created' && currentView === 'home') {
+        showHome();
+      }
+    }
+
+    on(document, 'visibilitychange', function () {
+      if (!UI.pageHidden()) {
+        unseen = 0;
+        document.title = originalTitle;
+        markRead();
+      }
+    });
+
+    function markRead() {
+      if (!current || UI.pageHidden() || !current.thread.lastOtherId) { return; }
+      if (current.thread.lastOtherId <= current.readSent) { return; }
+      current.readSent = current.thread.lastOtherId;
+      client.reliable('POST', '/v1/conversations/' + current.conversation.id + '/read',
+        { up_to_message_id: current.readSent });
+    }
+
+    /* ---- conversation list ---- */
+    function showHome() {
+      view('home', 'Messages');
+      var list = el('ul', 'sb-list');
+      var start = button('New conversation', 'sb-button sb-primary');
+      body.appendChild(start);
+      body.appendChild(list);
+      on(start, 'click', function () { showNew(null); });
+      client.api('GET', '/v1/conversations', null, function (err, answer) {
+        if (err) { body.appendChild(problem('Could not load your conversations.')); return; }
+        if (!answer.conversations.length) {
+          list.appendChild(el('li', 'sb-empty', 'No conversations yet. Ask a company anything.'));
+        }
+        for (var i = 0; i < answer.conversations.length; i++) {
+          list.appendChild(conversationItem(answer.conversations[i]));
+        }
+      });
+      pushOffer();
+    }
+
+    function conversationItem(conversation) {
+      conversations[conversation.id] = conversation;
+      var item = el('li', 'sb-list-item');
+      var open = button('', 'sb-row');
+      var company = conversation.other_side || conversation.company;
+      var name = company.name + (conversation.branch ? ' · ' + conversation.branch.name : '');
+      open.appendChild(el('strong', 'sb-row-title', name));
+      if (conversation.unread_count) {
+        open.appendChild(el('span', 'sb-badge', conversation.unread_count));
+      }
+      open.appendChild(el('span', 'sb-row-meta', UI.placeLabel(company)));
+      if (conversation.last_message) {
+        open.appendChild(el('span', 'sb-row-excerpt', conversation.last_message.excerpt));
+      }
+      on(open, 'click', function () { openChat(conversation.id); });
+      item.appendChild(open);
+      return item;
+    }
+
+    /* ---- new conversation: one company (and branch) or several at once ---- */
+    function showNew(companyId) {
+      view('new', 'New conversation');
+      var search = input('search', 'q');
+      search.setAttribute('placeholder', 'Company name');
+      var results = el('ul', 'sb-companies');
+      var form = el('form', 'sb-form');
+      var text = el('textarea', 'sb-input');
+      text.setAttribute('rows', '3');
+      text.setAttribute('maxlength', '4000');
+      var send = el('button', 'sb-button sb-primary', 'Send');
+      send.setAttribute('type', 'submit');
+      body.appendChild(field('Find a company', search));
+      body.appendChild(results);
+      form.appendChild(field('Your question', text));
+      form.appendChild(send);
+      body.appendChild(form);
+      var chosen = {};
+
+      function find() {
+        client.api('GET', '/v1/companies?q=' + encodeURIComponent(search.value), null,
+          function (err, answer) {
+            UI.clear(results);
+            if (err) { results.appendChild(problem('Search failed, try again.')); return; }
+            for (var i = 0; i < answer.companies.length; i++) {
+              results.appendChild(companyChoice(answer.companies[i], chosen, companyId));
+            }
+            if (!answer.companies.length) { results.appendChild(el('li', 'sb-empty', 'No company found.')); }
+          });
+      }
+      var timer = null;
+      on(search, 'keyup', function () { clearTimeout(timer); timer = setTimeout(find, 250); });
+      find();
+      search.focus();
+
+      on(form, 'submit', function (event) {
+        event.preventDefault();
+        var message = text.value.replace(/^\s+|\s+$/g, '');
+        var ids = [];
+        for (var id in chosen) { if (chosen.hasOwnProperty(id) && chosen[id].checked) { ids.push(Number(id)); } }
+        if (!ids.length) { form.appendChild(problem('Choose at least one company.')); return; }
+        if (!message) { text.focus(); return; }
+        send.disabled = true;
+        var clientMsgId = window.Switchboard.uniqueId();
+        if (ids.length === 1) {
+          var branch = chosen[ids[0]].branch;
+          client.reliable('POST', '/v1/conversations', { company_id: ids[0], text: message,
+            branch_id: branch && branch.value ? Number(branch.value) : null,
+            client_msg_id: clientMsgId }, function (err, answer) {
+            send.disabled = false;
+            if (err) { form.appendChild(problem(err.message)); return; }
+            openChat(answer.conversation.id);
+          });
+        } else {
+          client.reliable('POST', '/v1/conversations/batch', { company_ids: ids, text: message,
+            client_msg_id: clientMsgId }, function (err, answer) {
+            send.disabled = false;
+            if (err) { form.appendChild(problem(err.message)); return; }
+            showHome();
+            for (var i = 0; i < answer.results.length; i++) {
+              if (answer.results[i].error) {
+                body.appendChild(problem(answer.results[i].error.message));
+              }
+            }
+          });
+        }
+      });
+    }
+
+    function companyChoice(company, chosen, preselected) {
+      var item = el('li', 'sb-company');
+      var label = el('label', 'sb-check');
+      var box = el('input', '');
+      box.setAttribute('type', 'checkbox');
+      box.value = String(company.id);
+      if (String(company.id) === String(preselected)) { box.checked = true; box.defaultChecked = true; }
+      if (!company.accepts_messages) { box.disabled = true; }
+      label.appendChild(box);
+      label.appendChild(el('strong', '', company.name));
+      label.appendChild(el('span', 'sb-row-meta', ' ' + UI.placeLabel(company) +
+        (company.accepts_messages ? '' : ' · not taking messages')));
+      item.appendChild(label);
+      var entry = { checked: box.checked, branch: null };
+      on(box, 'click', function () { entry.checked = box.checked; });
+      if (company.branches && company.branches.length) {
+        var select = el('select', 'sb-branch');
+        select.setAttribute('aria-label', 'Branch of ' + company.name);
+        select.appendChild(el('option', '', 'Any branch'));
+        select.options[0].value = '';
+        for (var i = 0; i < company.branches.length; i++) {
+          var option = el('option', '', company.branches[i].name + ' (' +
+            UI.placeLabel(company.branches[i]) + ')');
+          option.value = String(company.branches[i].id);
+          select.appendChild(option);
+        }
+        entry.branch = select;
+        item.appendChild(select);
+      }
+      chosen[company.id] = entry;
+      return item;
+    }
+
+    /* ---- one chat ---- */
+    function openChat(id) {
+      view('chat', 'Chat');
+      var header = el('p', 'sb-chat-place', '');
+      body.appendChild(header);
+      var chat = { conversation: null, readSent: 0, thread: null };
+      client.api('GET', '/v1/conversations/' + id, null, function (err, answer) {
+        if (err) { body.appendChild(problem(err.status === 404 ? 'This conversation is not yours.' : 'Could not open the chat.')); return; }
+        var conversation = answer;
+        var company = conversation.other_side || conversation.company;
+        chat.conversation = conversation;
+        setText(title, company.name + (conversation.branch ? ' · ' + conversation.branch.name : ''));
+        function place() {
+          var label = UI.placeLabel(company);
+          setText(header, label ? 'Local time there: ' + label : '');
+        }
+        place();
+        chat.clock = setInterval(function () {
+          if (!header.parentNode) { clearInterval(chat.clock); return; }
+          place();
+        }, 30000);
+        chat.thread = new UI.Thread(body, {
+          mySide: 'customer',
+          onSend: function (text) {
+            var clientMsgId = client.send(conversation.id, text, function (sendErr, message) {
+              if (sendErr) { chat.thread.failPending(clientMsgId, sendErr.message); return; }
+              chat.thread.add(message);
+            });
+            chat.thread.addPending(clientMsgId, text, me.name);
+          },
+          onTyping: function () { client.api('POST', '/v1/conversations/' + conversation.id + '/typing', {}); }
+        });
+        chat.thread.setReadUpTo(conversation.read_up_to.company);
+        current = chat;
+        loadHistory(chat);
+      });
+    }
+
+    function loadHistory(chat) {
+      client.api('GET', '/v1/conversations/' + chat.conversation.id + '/messages?limit=100', null,
+        function (err, answer) {
+          if (err) { body.appendChild(problem('Could not load the messages.')); return; }
+          chat.thread.setHistory(answer.messages);
+          markRead();
+        });
+    }
+
+    /* ---- Web Push: offered where the browser can, on the server's own origin only ---- */
+    function pushOffer() {
+      var able = window.navigator && navigator.serviceWorker && window.PushManager && !base &&
+        window.Notification && window.Notification.permission !== 'denied';
+      if (!able) { return; }
+      var offer = button('Notify me on this device', 'sb-button sb-quiet');
+      body.appendChild(offer);
+      on(offer, 'click', function () {
+        offer.disabled = true;
+        window.Notification.requestPermission(function (permission) {
+          if (permission !== 'granted') { setText(offer, 'Notifications are off'); return; }
+          subscribePush(function (err) {
+            setText(offer, err ? 'Could not turn notifications on' : 'Notifications are on');
+          });
+        });
+      });
+    }
+
+    function subscribePush(done) {
+      client.api('GET', '/v1/push/vapid-public-key', null, function (err, answer) {
+        if (err) { done(err); return; }
+        navigator.serviceWorker.register('sw.js').then(function (registration) {
+          return registration.pushManager.subscribe({ userVisibleOnly: true,
+            applicationServerKey: base64UrlBytes(answer.public_key) });
+        }).then(function (subscription) {
+          var json = subscription.toJSON();
+          client.reliable('POST', '/v1/push-subscriptions',
+            { endpoint: json.endpoint, keys: json.keys }, done);
+        }, done);
+      });
+    }
+
+    function base64UrlBytes(text) {
+      var padded = text.replace(/-/g, '+').replace(/_/g, '/');
+      while (padded.length % 4) { padded += '='; }
+      var raw = window.atob(padded);
+      var bytes = new window.Uint8Array(raw.length);
+      for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
+      return bytes;
+    }
+
+    if (me && me.token) { begin(); } else { showRegister(); }
+  }
+}(window, document));
