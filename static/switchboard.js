@@ -314,7 +314,9 @@ var Switchboard = (function (window, document) {
     var self = this;
     if (this.stopped) { return; }
     this.timer = null;
-    this.setState(this.attempt ? 'reconnecting' : 'connecting');
+    if (this.state.status !== 'connected') {
+      this.setState(this.attempt ? 'reconnecting' : 'connecting');
+    }
     if (this.cursor === null) {
       // Start at the head: ask for it without waiting, so later events are all ours.
       this.poll(0, function (err, answer) {
@@ -352,10 +354,13 @@ var Switchboard = (function (window, document) {
   Client.prototype.longPoll = function () {
     var self = this;
     var viaJsonp = this.transports[this.transportIndex] === 'jsonp';
-    this.connection = this.poll(POLL_SECONDS, function (err, answer) {
+    // Until a poll has come back, ask without waiting: it says at once that we are through.
+    var timeout = this.state.status === 'connected' ? POLL_SECONDS : 0;
+    this.connection = this.poll(timeout, function (err, answer) {
       self.connection = null;
       if (self.stopped) { return; }
       if (err) { self.failed(err, true); return; }
+      self.failures = 0;
       self.opened();
       self.deliver(answer.events || []);
       if (typeof answer.cursor === 'number' && answer.cursor > self.cursor) {
@@ -374,26 +379,27 @@ var Switchboard = (function (window, document) {
     var self = this;
     var url = this.streamUrl('/v1/ws').replace(/^http/i, 'ws');
     var socket;
-    var wasOpen = false;
+    var health = new StreamHealth();
     try { socket = new window.WebSocket(url); } catch (e) { this.streamFailed(false); return; }
     this.connection = { abort: function () { socket.onclose = null; socket.close(); } };
-    socket.onopen = function () { wasOpen = true; self.opened(); };
+    socket.onopen = function () { health.opened(); self.opened(); };
     socket.onmessage = function (message) {
       var frame;
+      health.received();
       try { frame = parse(message.data); } catch (e) { return; }
       if (frame && frame.type !== 'ack' && frame.type !== 'error') { self.deliver([frame]); }
     };
     socket.onclose = function () {
       socket.onclose = socket.onmessage = null;
       self.connection = null;
-      self.streamFailed(wasOpen);
+      self.streamFailed(health.worked());
     };
   };
 
   Client.prototype.openEventSource = function () {
     var self = this;
     var source;
-    var wasOpen = false;
+    var health = new StreamHealth();
     try { source = new window.EventSource(this.streamUrl('/v1/events/stream')); } catch (e) {
       this.streamFailed(false);
       return;
@@ -401,6 +407,7 @@ var Switchboard = (function (window, document) {
     this.connection = { abort: function () { source.close(); } };
     function onMessage(message) {
       var event;
+      health.received();
       try { event = parse(message.data); } catch (e) { return; }
       self.deliver([event]);
     }
@@ -408,26 +415,39 @@ var Switchboard = (function (window, document) {
       source.addEventListener(EVENT_TYPES[i], onMessage, false);
     }
     source.onmessage = onMessage;
-    source.onopen = function () { wasOpen = true; self.opened(); };
+    source.onopen = function () { health.opened(); self.opened(); };
     source.onerror = function () {
       // We reconnect ourselves (with our cursor and backoff), not the browser.
       source.close();
       self.connection = null;
-      self.streamFailed(wasOpen);
+      self.streamFailed(health.worked());
     };
   };
 
   /*
-   * A stream closed. If it had been open, just reconnect. If it never opened, ask the server
+   * Whether a stream really worked: it delivered something, or stayed open a while. A proxy
+   * that accepts a WebSocket and drops it at once must count as a failure, or the client
+   * would reconnect to it forever instead of falling back.
+   */
+  function StreamHealth() { this.openedAt = 0; this.gotData = false; }
+  StreamHealth.prototype.opened = function () { this.openedAt = now(); };
+  StreamHealth.prototype.received = function () { this.gotData = true; };
+  StreamHealth.prototype.worked = function () {
+    return this.gotData || (this.openedAt > 0 && now() - this.openedAt > 5000);
+  };
+
+  /*
+   * A stream closed. If it had worked, just reconnect. If it did not, ask the server
    * a plain question to learn why: the server down means wait; a cursor or token problem is
    * handled; the server up means this transport does not work here, so count it towards
    * falling back.
    */
-  Client.prototype.streamFailed = function (wasOpen) {
+  Client.prototype.streamFailed = function (worked) {
     var self = this;
     if (this.stopped) { return; }
-    if (wasOpen) {
+    if (worked) {
       this.attempt = 0;
+      this.failures = 0;
       this.failed({ network: true, message: 'connection closed' }, false);
       return;
     }
@@ -441,7 +461,6 @@ var Switchboard = (function (window, document) {
 
   Client.prototype.opened = function () {
     this.attempt = 0;
-    this.failures = 0;
     this.setState('connected');
     // The server is back: a send waiting out its backoff goes now.
     if (this.sendTimer) {

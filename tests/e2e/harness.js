@@ -89,6 +89,45 @@ class Node {
   }
 }
 
+/// A loopback TCP proxy that can cut the network between a browser and a server: `cut()`
+/// drops every connection through it and refuses new ones until `restore()`.
+class Link {
+  constructor(target) {
+    this.target = target;
+    this.sockets = new Set();
+    this.open = true;
+    this.server = net.createServer((client) => {
+      if (!this.open) { client.destroy(); return; }
+      const upstream = net.connect(target.port, '127.0.0.1');
+      for (const [a, b] of [[client, upstream], [upstream, client]]) {
+        this.sockets.add(a);
+        a.on('error', () => b.destroy());
+        a.on('close', () => { this.sockets.delete(a); b.destroy(); });
+        a.pipe(b);
+      }
+    });
+  }
+
+  async listen() {
+    this.port = await freePort();
+    await new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${this.port}`;
+    return this;
+  }
+
+  cut() {
+    this.open = false;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore() { this.open = true; }
+
+  async close() {
+    this.cut();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
 /// A deployment for one test file: one embedded node, or two clustered nodes.
 async function startDeployment(extraEnv = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-e2e-'));
@@ -211,6 +250,6 @@ async function screenshot(page, name) {
 }
 
 module.exports = {
-  ROOT, BACKEND, ADMIN_TOKEN, sleep, freePort, startDeployment, stopDeployment, seedCompany,
+  ROOT, BACKEND, ADMIN_TOKEN, Link, sleep, freePort, startDeployment, stopDeployment, seedCompany,
   launchBrowser, waitInPage, shownMessages, waitForMessages, screenshot,
 };
