@@ -1,0 +1,150 @@
+// The transport library choosing for itself: a browser without EventSource and WebSocket
+// ends up on long-poll, a WebSocket that a proxy drops falls back to SSE, and the widget
+// embedded on another origin works over JSONP (IE6/7's way) and over CORS.
+
+'use strict';
+
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { describe, test, before, after } = require('node:test');
+const h = require('./harness');
+const p = require('./pages');
+
+describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
+  let browser;
+  let deployment;
+  let seed;
+  let operator;           // {token} for API calls as the company's operator
+  let embedder;           // a second origin serving a page with the widget's script tag
+  const contexts = [];
+
+  before(async () => {
+    embedder = await startEmbedder();
+    deployment = await h.startDeployment({ SWITCHBOARD_CORS_ORIGINS: embedder.origin });
+    embedder.api = deployment.customerNode.url;
+    seed = await h.seedCompany(deployment.customerNode);
+    operator = await api(deployment.operatorNode, 'POST', '/v1/operators/login',
+      { email: seed.email, password: seed.password });
+    browser = await h.launchBrowser();
+  });
+  after(async () => {
+    for (const context of contexts) await context.close();
+    if (browser) await browser.close();
+    if (deployment) await h.stopDeployment(deployment);
+    if (embedder) embedder.server.close();
+  });
+
+  async function newPage(viewport = { width: 420, height: 760 }) {
+    const context = await browser.newContext({ viewport });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => dialog.dismiss());
+    return page;
+  }
+
+  /// The operator answers the newest conversation through the API; the page must show it.
+  async function operatorAnswers(page, customerText, answer) {
+    const { conversations } = await api(deployment.operatorNode, 'GET', '/v1/conversations', null, operator.token);
+    const conversation = conversations.find((c) => c.last_message && c.last_message.excerpt === customerText);
+    assert.ok(conversation, `the operator sees the conversation that starts with "${customerText}"`);
+    await api(deployment.operatorNode, 'POST', `/v1/conversations/${conversation.id}/messages`,
+      { text: answer, client_msg_id: `op-${Date.now()}` }, operator.token);
+    await p.waitForConversation([page], [customerText, answer], [], 'the answer arrives');
+  }
+
+  test('without EventSource and WebSocket the widget falls back to long-poll by itself', { timeout: 120_000 }, async () => {
+    const page = await newPage();
+    await page.addInitScript(() => { delete window.EventSource; delete window.WebSocket; });
+    await p.customerStartsChat(page, `${deployment.customerNode.url}/`, {
+      name: 'Ivan', city: 'Omsk', companyName: seed.name, text: 'asked from an old browser',
+    });
+    assert.equal(await page.evaluate(() => typeof window.WebSocket + typeof window.EventSource), 'undefinedundefined');
+    await p.waitLive(page, 'long-poll');
+    await operatorAnswers(page, 'asked from an old browser', 'answered over long-poll');
+    await h.screenshot(page, `${h.BACKEND}-fallback-longpoll-customer`);
+  });
+
+  test('a WebSocket that is dropped as soon as it opens gives way to SSE', { timeout: 120_000 }, async () => {
+    const page = await newPage();
+    let dropped = 0;
+    await page.routeWebSocket(/\/v1\/ws/, (socket) => { dropped += 1; socket.close(); });
+    await p.customerStartsChat(page, `${deployment.customerNode.url}/`, {
+      name: 'Petr', city: 'Tomsk', companyName: seed.name, text: 'asked behind a bad proxy',
+    });
+    await p.waitLive(page, 'SSE');
+    assert.ok(dropped >= 2, `WebSocket was tried (${dropped} times) before giving up`);
+    await operatorAnswers(page, 'asked behind a bad proxy', 'answered over SSE');
+  });
+
+  test('embedded on another origin, JSONP carries everything', { timeout: 120_000 }, async () => {
+    const page = await newPage();
+    const kinds = new Set();
+    page.on('request', (request) => {
+      if (request.url().startsWith(`${deployment.customerNode.url}/v1/`)) kinds.add(request.resourceType());
+    });
+    await page.goto(`${embedder.origin}/shop.html?via=jsonp`);
+    await page.click('text=Chat with us');
+    await customerStartsInWidget(page, 'Nina', 'embedded over JSONP');
+    await p.waitLive(page, 'JSONP');
+    await operatorAnswers(page, 'embedded over JSONP', 'answered over JSONP');
+    assert.deepEqual([...kinds], ['script'], 'every API call was a <script> request');
+    await h.screenshot(page, `${h.BACKEND}-embedded-jsonp-customer`);
+  });
+
+  test('embedded on an allowed origin, the widget uses CORS and WebSocket', { timeout: 120_000 }, async () => {
+    const page = await newPage({ width: 1000, height: 700 });
+    const kinds = new Set();
+    page.on('request', (request) => {
+      if (request.url().startsWith(`${deployment.customerNode.url}/v1/`)) kinds.add(request.resourceType());
+    });
+    await page.goto(`${embedder.origin}/shop.html`);
+    await page.click('text=Chat with us');
+    await customerStartsInWidget(page, 'Oleg', 'embedded over CORS');
+    await p.waitLive(page, 'WebSocket');
+    await operatorAnswers(page, 'embedded over CORS', 'answered over WebSocket');
+    assert.ok(!kinds.has('script'), `no JSONP was needed (${[...kinds]})`);
+    await h.screenshot(page, `${h.BACKEND}-embedded-cors-customer`);
+  });
+
+  async function customerStartsInWidget(page, name, text) {
+    await page.fill('input[name=name]', name);
+    await page.press('input[name=name]', 'Enter');
+    await page.click('text=New conversation');
+    await page.locator('.sb-company', { hasText: seed.name }).locator('input[type=checkbox]').check();
+    await page.fill('.sb-view-new textarea', text);
+    await page.click('.sb-view-new button[type=submit]');
+    await page.waitForSelector('.sb-thread .sb-input');
+  }
+});
+
+/// A shop's site on another loopback port, with the widget's one script tag.
+async function startEmbedder() {
+  const port = await h.freePort();
+  const embedder = { origin: `http://127.0.0.1:${port}`, api: null };
+  embedder.server = http.createServer((request, response) => {
+    const url = new URL(request.url, embedder.origin);
+    if (url.pathname !== '/shop.html') {
+      response.writeHead(404).end();
+      return;
+    }
+    const transport = url.searchParams.get('via');
+    const attribute = transport ? ` data-transport="${transport}"` : '';
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>A shop</title>
+<link rel="icon" href="data:,"></head>
+<body style="font-family: serif; background: #fdf6e3"><h1>Bob's coffee beans</h1>
+<p>Questions? Use the chat in the corner.</p>
+<script src="${embedder.api}/widget.js"${attribute} async></script></body></html>`);
+  });
+  await new Promise((resolve) => embedder.server.listen(port, '127.0.0.1', resolve));
+  return embedder;
+}
+
+async function api(node, method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(node.url + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const json = await response.json();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
