@@ -5,7 +5,7 @@
 //   SWITCHBOARD_BIN        the server binary (default: target/debug/switchboard)
 //   E2E_BACKEND            'embedded' (default: SQLite, in-process bus) or 'cluster'
 //                          (PostgreSQL + Redis, two nodes: customer on A, operator on B)
-//   DATABASE_URL, REDIS_URL  for 'cluster' (local defaults)
+//   TEST_DATABASE_URL, REDIS_URL  for 'cluster' (local defaults)
 //   CHROMIUM_PATH          default /usr/bin/chromium
 //   E2E_ARTIFACTS          where screenshots go (default tests/e2e/artifacts)
 
@@ -155,7 +155,7 @@ async function startDeployment(extraEnv = {}) {
     };
     const a = await new Node('node A', await freePort(), shared).start();
     const b = await new Node('node B', await freePort(), shared).start();
-    return { customerNode: a, operatorNode: b, nodes: [a, b], dataDir };
+    return { customerNode: a, operatorNode: b, nodes: [a, b], dataDir, database };
   }
   const node = await new Node('server', await freePort(), env).start();
   return { customerNode: node, operatorNode: node, nodes: [node], dataDir };
@@ -163,7 +163,7 @@ async function startDeployment(extraEnv = {}) {
 
 /// A new empty PostgreSQL database for this run.
 async function freshPostgres() {
-  const admin = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+  const admin = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = `switchboard_e2e_${process.pid}_${Date.now()}`;
   execFileSync('psql', [admin, '-q', '-c', `CREATE DATABASE ${name}`], { stdio: 'pipe' });
   return admin.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
@@ -172,6 +172,11 @@ async function freshPostgres() {
 async function stopDeployment(deployment) {
   for (const node of deployment.nodes) await node.stop('SIGTERM');
   fs.rmSync(deployment.dataDir, { recursive: true, force: true });
+  if (deployment.database) {
+    const name = new URL(deployment.database).pathname.slice(1);
+    const admin = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+    execFileSync('psql', [admin, '-q', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], { stdio: 'pipe' });
+  }
 }
 
 async function adminPost(node, path_, body) {
