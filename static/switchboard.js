@@ -222,11 +222,15 @@ var Switchboard = (function (window, document) {
     }
 
     if (mode === 'jsonp' || (mode === 'xdr' && method !== 'GET' && method !== 'POST')) {
-      var tunnel = addQuery(opts.base + '/v1/jsonp', {
-        method: method, path: opts.path, body: body, access_token: opts.token
-      });
-      return jsonp(tunnel, opts.timeoutMs || 30000, function (err, value) {
+      // The event poll speaks JSONP itself; every other call goes through the tunnel.
+      var direct = method === 'GET' && /^\/v1\/events(\?|$)/.test(opts.path);
+      var scriptUrl = direct ? addQuery(url, { access_token: opts.token }) :
+        addQuery(opts.base + '/v1/jsonp', {
+          method: method, path: opts.path, body: body, access_token: opts.token
+        });
+      return jsonp(scriptUrl, opts.timeoutMs || 30000, function (err, value) {
         if (err) { if (!err.aborted) { answer(0, null); } return; }
+        if (direct) { answer(value && value.error ? value.status : 200, stringify(value)); return; }
         answer(value.status || 0, stringify(value.body === undefined ? value : value.body));
       });
     }
@@ -334,21 +338,9 @@ var Switchboard = (function (window, document) {
 
   /* One long-poll round trip: done(err, {cursor, events}). */
   Client.prototype.poll = function (timeout, done, viaJsonp) {
-    var query = { cursor: this.cursor, timeout: timeout };
-    var waitMs = (timeout + 15) * 1000;
-    if (viaJsonp || this.mode === 'jsonp') {
-      query.access_token = this.token;
-      return jsonp(addQuery(this.base + '/v1/events', query), waitMs, function (err, value) {
-        if (err) { if (!err.aborted) { done(err); } return; }
-        if (value && value.error) {
-          done({ status: value.status, code: value.error.code, message: value.error.message });
-          return;
-        }
-        done(null, value);
-      });
-    }
-    return httpRequest({ base: this.base, path: addQuery('/v1/events', query), token: this.token,
-      mode: this.mode, timeoutMs: waitMs }, done);
+    return httpRequest({ base: this.base, token: this.token,
+      path: addQuery('/v1/events', { cursor: this.cursor, timeout: timeout }),
+      mode: viaJsonp ? 'jsonp' : this.mode, timeoutMs: (timeout + 15) * 1000 }, done);
   };
 
   Client.prototype.longPoll = function () {

@@ -108,7 +108,10 @@ pub fn api_router(ctx: ApiContext) -> Router {
             axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
         )
         // The two pages have short addresses (links in e-mails and pushes point at them).
-        .route_service("/console", ServeFile::new(ctx.static_dir.join("console.html")))
+        .route_service(
+            "/console",
+            ServeFile::new(ctx.static_dir.join("console.html")),
+        )
         .route_service("/widget", ServeFile::new(ctx.static_dir.join("index.html")))
         .fallback_service(static_files)
         .with_state(ctx.clone());

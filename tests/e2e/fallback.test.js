@@ -39,6 +39,7 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
     contexts.push(context);
     const page = await context.newPage();
     page.on('dialog', (dialog) => dialog.dismiss());
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
     return page;
   }
 
@@ -106,6 +107,46 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
     await h.screenshot(page, `${h.BACKEND}-embedded-cors-customer`);
   });
 
+  test('an IE8/9-like browser on another origin talks through XDomainRequest', { timeout: 120_000 }, async () => {
+    const page = await newPage();
+    await page.addInitScript(emulateIE9);
+    const seen = [];
+    page.on('request', (request) => {
+      if (request.url().startsWith(`${deployment.customerNode.url}/v1/`)) {
+        seen.push({ kind: request.resourceType(), method: request.method(), url: request.url(),
+          type: request.headers()['content-type'] || null, auth: request.headers().authorization || null });
+      }
+    });
+    await page.goto(`${embedder.origin}/shop.html`);
+    await page.click('text=Chat with us');
+    await customerStartsInWidget(page, 'Lev', 'asked from IE9');
+    await p.waitLive(page, 'long-poll');
+    await operatorAnswers(page, 'asked from IE9', 'answered through XDomainRequest');
+    const xdr = seen.filter((r) => r.kind !== 'script');
+    assert.ok(xdr.length > 3, 'requests went through XDomainRequest');
+    for (const request of xdr) {
+      assert.equal(request.auth, null, 'XDomainRequest cannot send headers');
+      if (!request.url.endsWith('/v1/customers')) assert.match(request.url, /access_token=/, 'the token rides in the query');
+      if (request.method === 'POST') assert.match(request.type, /^text\/plain/, 'XDomainRequest bodies are text/plain');
+    }
+  });
+
+  test('an IE6/7-like browser (no JSON, no CORS, no XDomainRequest) picks JSONP by itself', { timeout: 120_000 }, async () => {
+    const page = await newPage();
+    await page.addInitScript(emulateIE7);
+    const kinds = new Set();
+    page.on('request', (request) => {
+      if (request.url().startsWith(`${deployment.customerNode.url}/v1/`)) kinds.add(request.resourceType());
+    });
+    await page.goto(`${embedder.origin}/shop.html`);
+    await page.click('text=Chat with us');
+    await customerStartsInWidget(page, 'Mila', 'asked from IE7');
+    assert.equal(await page.evaluate(() => typeof window.JSON), 'undefined');
+    await p.waitLive(page, 'JSONP');
+    await operatorAnswers(page, 'asked from IE7', 'answered with "quotes", \\ and ünïcödé ✓');
+    assert.deepEqual([...kinds], ['script']);
+  });
+
   async function customerStartsInWidget(page, name, text) {
     await page.fill('input[name=name]', name);
     await page.press('input[name=name]', 'Enter');
@@ -116,6 +157,52 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
     await page.waitForSelector('.sb-thread .sb-input');
   }
 });
+
+/// What IE8/9 have for other origins: XDomainRequest (GET and POST only, no headers, bodies
+/// sent as text/plain, no status on failure), and no CORS XHR, WebSocket or EventSource.
+/// XDomainRequest is rebuilt on the real XMLHttpRequest with exactly those limits.
+function emulateIE9() {
+  const RealXHR = window.XMLHttpRequest;
+  delete window.WebSocket;
+  delete window.EventSource;
+  // IE8/9's XMLHttpRequest has no withCredentials: it cannot go to another origin.
+  window.XMLHttpRequest = function OldXMLHttpRequest() {
+    return { open() { throw new Error('a cross-origin page in IE8/9 cannot use XMLHttpRequest'); } };
+  };
+  window.XDomainRequest = function XDomainRequest() { this.timeout = 0; this.responseText = ''; };
+  window.XDomainRequest.prototype.open = function (method, url) {
+    if (method !== 'GET' && method !== 'POST') throw new Error(`XDomainRequest cannot ${method}`);
+    this.xhr = new RealXHR();
+    this.xhr.open(method, url, true);
+  };
+  window.XDomainRequest.prototype.send = function (body) {
+    const self = this;
+    const xhr = this.xhr;
+    if (this.timeout) xhr.timeout = this.timeout;
+    xhr.setRequestHeader('Content-Type', 'text/plain');
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) { self.responseText = xhr.responseText; self.onload(); }
+      else self.onerror();
+    };
+    xhr.onerror = () => self.onerror();
+    xhr.ontimeout = () => self.ontimeout();
+    xhr.send(body || null);
+  };
+  window.XDomainRequest.prototype.abort = function () { if (this.xhr) this.xhr.abort(); };
+}
+
+/// IE6/7: none of JSON, CORS XHR, XDomainRequest, WebSocket or EventSource. (Same-origin XHR
+/// stays; a page on another origin has only script tags.)
+function emulateIE7() {
+  delete window.JSON;
+  delete window.WebSocket;
+  delete window.EventSource;
+  const RealXHR = window.XMLHttpRequest;
+  window.XMLHttpRequest = function OldXMLHttpRequest() {
+    const xhr = new RealXHR();
+    return { open: xhr.open.bind(xhr), send: xhr.send.bind(xhr) };
+  };
+}
 
 /// A shop's site on another loopback port, with the widget's one script tag.
 async function startEmbedder() {

@@ -224,29 +224,6 @@ async function waitInPage(page, fn, arg, what, timeoutMs = 20_000) {
   }
 }
 
-/// The texts of the messages a page shows, in order (stored and pending).
-async function shownMessages(page) {
-  return page.$$eval('.sb-messages .sb-message', (items) => items.map((item) => ({
-    text: item.querySelector('.sb-text').textContent,
-    pending: item.className.indexOf('sb-pending') !== -1,
-    id: item.getAttribute('data-id'),
-  })));
-}
-
-/// Wait until the page shows exactly `texts` as stored messages, in that order.
-async function waitForMessages(page, texts, what) {
-  try {
-    await page.waitForFunction((expected) => {
-      const items = Array.prototype.slice.call(document.querySelectorAll('.sb-messages .sb-message'));
-      const shown = items.map((i) => (i.getAttribute('data-id') ? '' : '(pending) ') + i.querySelector('.sb-text').textContent);
-      return JSON.stringify(shown) === JSON.stringify(expected);
-    }, texts, { timeout: 30_000, polling: 100 });
-  } catch (error) {
-    const shown = await shownMessages(page).catch(() => []);
-    throw new Error(`${what}: expected ${JSON.stringify(texts)}, page shows ${JSON.stringify(shown)}`);
-  }
-}
-
 async function screenshot(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, `${name}.png`);
@@ -256,5 +233,5 @@ async function screenshot(page, name) {
 
 module.exports = {
   ROOT, BACKEND, ADMIN_TOKEN, Link, sleep, freePort, startDeployment, stopDeployment, seedCompany,
-  launchBrowser, waitInPage, shownMessages, waitForMessages, screenshot,
+  launchBrowser, waitInPage, screenshot,
 };

@@ -66,7 +66,7 @@ async function waitForConversation(pages, expected, perAuthorOrder, what) {
         const items = Array.prototype.slice.call(document.querySelectorAll('.sb-messages .sb-message'));
         if (items.some((i) => !i.getAttribute('data-id'))) return false;
         const texts = items.map((i) => i.querySelector('.sb-text').textContent).sort();
-        return JSON.stringify(texts) === JSON.stringify(sortedWant);
+        return texts.join("\u0000") === sortedWant.join("\u0000");
       }, want, { timeout: 45_000, polling: 100 });
     } catch (error) {
       const shown = await page.$$eval('.sb-messages .sb-message', (items) => items.map((i) => ({
