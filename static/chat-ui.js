@@ -47,6 +47,38 @@ var SwitchboardUI = (function (window, document) {
       .replace(/^\s+|\s+$/g, '');
   }
 
+  /* An <input> of `type` named `name`, with extra attributes. */
+  function input(type, name, attributes) {
+    var node = el('input', 'sb-text-input');
+    node.setAttribute('type', type);
+    node.setAttribute('name', name);
+    for (var key in attributes || {}) {
+      if (attributes.hasOwnProperty(key)) { node.setAttribute(key, attributes[key]); }
+    }
+    return node;
+  }
+
+  /* A control with its visible label (clicking the text focuses the control). */
+  function field(labelText, control) {
+    var label = el('label', 'sb-field');
+    label.appendChild(el('span', 'sb-label', labelText));
+    label.appendChild(control);
+    return label;
+  }
+
+  function button(text, className, type) {
+    var node = el('button', className || 'sb-button', text);
+    node.setAttribute('type', type || 'button');
+    return node;
+  }
+
+  /* An error people see and screen readers announce. */
+  function problem(text) {
+    var box = el('p', 'sb-error', text);
+    box.setAttribute('role', 'alert');
+    return box;
+  }
+
   function pad2(n) { return n < 10 ? '0' + n : String(n); }
 
   /* HH:MM now at a place `offsetMinutes` from UTC. */
@@ -267,8 +299,57 @@ var SwitchboardUI = (function (window, document) {
 
   Thread.prototype.scrollDown = function () { this.list.scrollTop = this.list.scrollHeight; };
 
+  /*
+   * A Thread wired to a Switchboard client for one conversation: sends go through the
+   * client's outbox (shown as pending until stored), typing is announced. `onSent(message)`
+   * runs once a message is stored.
+   */
+  function liveThread(container, client, conversationId, options) {
+    var thread = new Thread(container, {
+      mySide: options.mySide,
+      onSend: function (text) {
+        var clientMsgId = client.send(conversationId, text, function (err, message) {
+          if (err) { thread.failPending(clientMsgId, err.message); return; }
+          thread.add(message);
+          if (options.onSent) { options.onSent(message); }
+        });
+        thread.addPending(clientMsgId, text, options.myName);
+      },
+      onTyping: function () { client.api('POST', '/v1/conversations/' + conversationId + '/typing', {}); }
+    });
+    return thread;
+  }
+
+  /*
+   * New messages counted in the tab title while the page is hidden; when it shows again the
+   * count goes and `onVisible` runs (to mark what is on screen read).
+   */
+  function HiddenCounter(onVisible) {
+    var self = this;
+    this.count = 0;
+    this.title = document.title;
+    on(document, 'visibilitychange', function () {
+      if (pageHidden()) { return; }
+      self.count = 0;
+      document.title = self.title;
+      onVisible();
+    });
+  }
+
+  HiddenCounter.prototype.bump = function () {
+    if (!pageHidden()) { return; }
+    this.count += 1;
+    document.title = '(' + this.count + ') ' + this.title;
+  };
+
   return {
     el: el,
+    input: input,
+    field: field,
+    button: button,
+    problem: problem,
+    liveThread: liveThread,
+    HiddenCounter: HiddenCounter,
     setText: setText,
     clear: clear,
     on: on,

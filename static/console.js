@@ -8,6 +8,8 @@
   var el = UI.el;
   var on = UI.on;
   var setText = UI.setText;
+  var problem = UI.problem;
+  var labelled = UI.field;
   var storageKey = 'switchboard.operator';
   var transport = window.Switchboard.transportFromLocation() || 'auto';
 
@@ -16,8 +18,7 @@
   var company = null;       // the operator's company, with branches
   var branchFilter = '';
   var current = null;       // the open chat: {conversation, thread, readSent}
-  var unseen = 0;
-  var originalTitle = document.title;
+  var unseenWhileHidden = new UI.HiddenCounter(function () { markRead(); });
   var refreshTimer = null;
 
   var root = document.getElementById('console');
@@ -39,12 +40,6 @@
     } catch (e) { return null; }
   }
 
-  function problem(text) {
-    var box = el('p', 'sb-error', text);
-    box.setAttribute('role', 'alert');
-    return box;
-  }
-
   /* ---- sign in ---- */
   function showLogin(message) {
     UI.clear(root);
@@ -52,19 +47,13 @@
     signOut.style.display = 'none';
     setText(heading, 'Operator console');
     var form = el('form', 'sb-form sb-login');
-    var email = el('input', 'sb-text-input');
-    email.setAttribute('type', 'email');
-    email.setAttribute('autocomplete', 'username');
-    email.setAttribute('required', 'required');
-    var password = el('input', 'sb-text-input');
-    password.setAttribute('type', 'password');
-    password.setAttribute('autocomplete', 'current-password');
-    password.setAttribute('required', 'required');
+    var email = UI.input('email', 'email', { autocomplete: 'username', required: 'required' });
+    var password = UI.input('password', 'password',
+      { autocomplete: 'current-password', required: 'required' });
     form.appendChild(el('h2', '', 'Sign in'));
     form.appendChild(labelled('E-mail', email));
     form.appendChild(labelled('Password', password));
-    var go = el('button', 'sb-button sb-primary', 'Sign in');
-    go.setAttribute('type', 'submit');
+    var go = UI.button('Sign in', 'sb-button sb-primary', 'submit');
     form.appendChild(go);
     if (message) { form.appendChild(problem(message)); }
     root.appendChild(form);
@@ -85,13 +74,6 @@
         begin();
       });
     });
-  }
-
-  function labelled(text, input) {
-    var label = el('label', 'sb-field');
-    label.appendChild(el('span', 'sb-label', text));
-    label.appendChild(input);
-    return label;
   }
 
   /* ---- the console ---- */
@@ -217,8 +199,7 @@
 
   function listItem(conversation) {
     var item = el('li', 'sb-list-item');
-    var open = el('button', 'sb-row');
-    open.setAttribute('type', 'button');
+    var open = UI.button('', 'sb-row');
     if (current && current.conversation.id === conversation.id) {
       open.className = 'sb-row sb-selected';
       open.setAttribute('aria-current', 'true');
@@ -280,19 +261,8 @@
     UI.beep();
     UI.addClass(document.body, 'sb-flash');
     setTimeout(function () { UI.removeClass(document.body, 'sb-flash'); }, 1200);
-    if (UI.pageHidden()) {
-      unseen += 1;
-      document.title = '(' + unseen + ') ' + originalTitle;
-    }
+    unseenWhileHidden.bump();
   }
-
-  on(document, 'visibilitychange', function () {
-    if (!UI.pageHidden()) {
-      unseen = 0;
-      document.title = originalTitle;
-      markRead();
-    }
-  });
 
   function markRead(force) {
     if (!current || !current.thread || (UI.pageHidden() && !force)) { return; }
@@ -317,8 +287,7 @@
       var who = el('h2', 'sb-client', clientLabel(conversation));
       header.appendChild(who);
       if (conversation.branch) { header.appendChild(el('span', 'sb-row-meta', conversation.branch.name)); }
-      var read = el('button', 'sb-button sb-quiet', 'Mark read');
-      read.setAttribute('type', 'button');
+      var read = UI.button('Mark read', 'sb-button sb-quiet');
       on(read, 'click', function () { markRead(true); });
       header.appendChild(read);
       chatPane.appendChild(header);
@@ -326,18 +295,8 @@
         if (!who.parentNode) { clearInterval(chat.clock); return; }
         setText(who, clientLabel(conversation));
       }, 30000);
-      chat.thread = new UI.Thread(chatPane, {
-        mySide: 'company',
-        onSend: function (text) {
-          var clientMsgId = client.send(conversation.id, text, function (sendErr, message) {
-            if (sendErr) { chat.thread.failPending(clientMsgId, sendErr.message); return; }
-            chat.thread.add(message);
-            refreshSoon();
-          });
-          chat.thread.addPending(clientMsgId, text, session.operator.name);
-        },
-        onTyping: function () { client.api('POST', '/v1/conversations/' + conversation.id + '/typing', {}); }
-      });
+      chat.thread = UI.liveThread(chatPane, client, conversation.id,
+        { mySide: 'company', myName: session.operator.name, onSent: refreshSoon });
       chat.thread.setReadUpTo(conversation.read_up_to.customer);
       current = chat;
       renderList(lastList);

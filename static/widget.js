@@ -76,8 +76,7 @@
     var conversations = {};
     var current = null;       // the open chat: {conversation, thread, readSent}
     var currentView = '';
-    var unseen = 0;
-    var originalTitle = document.title;
+    var unseenWhileHidden = new UI.HiddenCounter(function () { markRead(); });
 
     /* ---- frame ---- */
     var root = el('section', 'sb-widget' + (settings.inline ? ' sb-inline' : ' sb-floating'));
@@ -125,31 +124,10 @@
       if (current) { current = null; }
     }
 
-    function problem(text) {
-      var box = el('p', 'sb-error', text);
-      box.setAttribute('role', 'alert');
-      return box;
-    }
-
-    function field(labelText, input) {
-      var label = el('label', 'sb-field');
-      label.appendChild(el('span', 'sb-label', labelText));
-      label.appendChild(input);
-      return label;
-    }
-
-    function input(type, name) {
-      var node = el('input', 'sb-text-input');
-      node.setAttribute('type', type);
-      node.setAttribute('name', name);
-      return node;
-    }
-
-    function button(text, className) {
-      var node = el('button', className || 'sb-button', text);
-      node.setAttribute('type', 'button');
-      return node;
-    }
+    var problem = UI.problem;
+    var field = UI.field;
+    var input = UI.input;
+    var button = UI.button;
 
     /* ---- identity ---- */
     function loadIdentity() {
@@ -177,16 +155,12 @@
     function showRegister() {
       view('register', 'Chat with a company');
       var form = el('form', 'sb-form');
-      var name = input('text', 'name');
-      var city = input('text', 'city');
-      name.setAttribute('required', 'required');
-      name.setAttribute('maxlength', '100');
-      city.setAttribute('maxlength', '100');
+      var name = input('text', 'name', { required: 'required', maxlength: '100' });
+      var city = input('text', 'city', { maxlength: '100' });
       form.appendChild(el('p', 'sb-hint', 'Companies answer here. Tell them who you are:'));
       form.appendChild(field('Your name', name));
       form.appendChild(field('Your city (optional)', city));
-      var go = el('button', 'sb-button sb-primary', 'Start');
-      go.setAttribute('type', 'submit');
+      var go = button('Start', 'sb-button sb-primary', 'submit');
       form.appendChild(go);
       body.appendChild(form);
       name.focus();
@@ -243,10 +217,7 @@
         } else if (currentView === 'home') {
           showHome();
         }
-        if (!mine && UI.pageHidden()) {
-          unseen += 1;
-          document.title = '(' + unseen + ') ' + originalTitle;
-        }
+        if (!mine) { unseenWhileHidden.bump(); }
       } else if (event.type === 'conversation.read') {
         if (current && current.conversation.id === data.conversation_id && data.side === 'company') {
           current.thread.setReadUpTo(data.up_to_message_id);
@@ -261,14 +232,6 @@
         showHome();
       }
     }
-
-    on(document, 'visibilitychange', function () {
-      if (!UI.pageHidden()) {
-        unseen = 0;
-        document.title = originalTitle;
-        markRead();
-      }
-    });
 
     function markRead() {
       if (!current || UI.pageHidden() || !current.thread.lastOtherId) { return; }
@@ -320,15 +283,13 @@
     /* ---- new conversation: one company (and branch) or several at once ---- */
     function showNew(companyId) {
       view('new', 'New conversation');
-      var search = input('search', 'q');
-      search.setAttribute('placeholder', 'Company name');
+      var search = input('search', 'q', { placeholder: 'Company name' });
       var results = el('ul', 'sb-companies');
       var form = el('form', 'sb-form');
       var text = el('textarea', 'sb-input');
       text.setAttribute('rows', '3');
       text.setAttribute('maxlength', '4000');
-      var send = el('button', 'sb-button sb-primary', 'Send');
-      send.setAttribute('type', 'submit');
+      var send = button('Send', 'sb-button sb-primary', 'submit');
       body.appendChild(field('Find a company', search));
       body.appendChild(results);
       form.appendChild(field('Your question', text));
@@ -440,17 +401,7 @@
           if (!header.parentNode) { clearInterval(chat.clock); return; }
           place();
         }, 30000);
-        chat.thread = new UI.Thread(body, {
-          mySide: 'customer',
-          onSend: function (text) {
-            var clientMsgId = client.send(conversation.id, text, function (sendErr, message) {
-              if (sendErr) { chat.thread.failPending(clientMsgId, sendErr.message); return; }
-              chat.thread.add(message);
-            });
-            chat.thread.addPending(clientMsgId, text, me.name);
-          },
-          onTyping: function () { client.api('POST', '/v1/conversations/' + conversation.id + '/typing', {}); }
-        });
+        chat.thread = UI.liveThread(body, client, conversation.id, { mySide: 'customer', myName: me.name });
         chat.thread.setReadUpTo(conversation.read_up_to.company);
         current = chat;
         loadHistory(chat);
