@@ -300,6 +300,28 @@ var SwitchboardUI = (function (window, document) {
   Thread.prototype.scrollDown = function () { this.list.scrollTop = this.list.scrollHeight; };
 
   /*
+   * One row of a conversation list: a button with a title, an unread badge, a line of
+   * details and the last message's excerpt. `row`: {title, unread, meta, urgent, excerpt,
+   * selected, onOpen}.
+   */
+  function conversationRow(row) {
+    var item = el('li', 'sb-list-item');
+    var open = button('', row.selected ? 'sb-row sb-selected' : 'sb-row');
+    if (row.selected) { open.setAttribute('aria-current', 'true'); }
+    open.appendChild(el('strong', 'sb-row-title', row.title));
+    if (row.unread) {
+      var badge = el('span', 'sb-badge', row.unread);
+      badge.setAttribute('title', 'unread');
+      open.appendChild(badge);
+    }
+    if (row.meta) { open.appendChild(el('span', 'sb-row-meta' + (row.urgent ? ' sb-waiting' : ''), row.meta)); }
+    if (row.excerpt) { open.appendChild(el('span', 'sb-row-excerpt', row.excerpt)); }
+    on(open, 'click', row.onOpen);
+    item.appendChild(open);
+    return item;
+  }
+
+  /*
    * A Thread wired to a Switchboard client for one conversation: sends go through the
    * client's outbox (shown as pending until stored), typing is announced. `onSent(message)`
    * runs once a message is stored.
@@ -349,6 +371,7 @@ var SwitchboardUI = (function (window, document) {
     button: button,
     problem: problem,
     liveThread: liveThread,
+    conversationRow: conversationRow,
     HiddenCounter: HiddenCounter,
     setText: setText,
     clear: clear,

@@ -198,33 +198,20 @@
   }
 
   function listItem(conversation) {
-    var item = el('li', 'sb-list-item');
-    var open = UI.button('', 'sb-row');
-    if (current && current.conversation.id === conversation.id) {
-      open.className = 'sb-row sb-selected';
-      open.setAttribute('aria-current', 'true');
-    }
-    open.appendChild(el('strong', 'sb-row-title', clientLabel(conversation)));
-    if (conversation.unread_count) {
-      var badge = el('span', 'sb-badge', conversation.unread_count);
-      badge.setAttribute('title', 'unread');
-      open.appendChild(badge);
-    }
     var meta = [];
     if (conversation.branch) { meta.push(conversation.branch.name); }
     if (conversation.awaiting_reply_since) {
       meta.push('waiting ' + UI.waitingSince(conversation.awaiting_reply_since));
     }
-    if (meta.length) {
-      open.appendChild(el('span', 'sb-row-meta' + (conversation.awaiting_reply_since ? ' sb-waiting' : ''),
-        meta.join(' · ')));
-    }
-    if (conversation.last_message) {
-      open.appendChild(el('span', 'sb-row-excerpt', conversation.last_message.excerpt));
-    }
-    on(open, 'click', function () { openChat(conversation.id); });
-    item.appendChild(open);
-    return item;
+    return UI.conversationRow({
+      title: clientLabel(conversation),
+      unread: conversation.unread_count,
+      meta: meta.join(' · '),
+      urgent: !!conversation.awaiting_reply_since,
+      excerpt: conversation.last_message && conversation.last_message.excerpt,
+      selected: !!current && current.conversation.id === conversation.id,
+      onOpen: function () { openChat(conversation.id); }
+    });
   }
 
   /* ---- live events ---- */

@@ -73,7 +73,6 @@
 
     var me = loadIdentity();
     var client = null;
-    var conversations = {};
     var current = null;       // the open chat: {conversation, thread, readSent}
     var currentView = '';
     var unseenWhileHidden = new UI.HiddenCounter(function () { markRead(); });
@@ -262,22 +261,14 @@
     }
 
     function conversationItem(conversation) {
-      conversations[conversation.id] = conversation;
-      var item = el('li', 'sb-list-item');
-      var open = button('', 'sb-row');
       var company = conversation.other_side || conversation.company;
-      var name = company.name + (conversation.branch ? ' · ' + conversation.branch.name : '');
-      open.appendChild(el('strong', 'sb-row-title', name));
-      if (conversation.unread_count) {
-        open.appendChild(el('span', 'sb-badge', conversation.unread_count));
-      }
-      open.appendChild(el('span', 'sb-row-meta', UI.placeLabel(company)));
-      if (conversation.last_message) {
-        open.appendChild(el('span', 'sb-row-excerpt', conversation.last_message.excerpt));
-      }
-      on(open, 'click', function () { openChat(conversation.id); });
-      item.appendChild(open);
-      return item;
+      return UI.conversationRow({
+        title: company.name + (conversation.branch ? ' · ' + conversation.branch.name : ''),
+        unread: conversation.unread_count,
+        meta: UI.placeLabel(company),
+        excerpt: conversation.last_message && conversation.last_message.excerpt,
+        onOpen: function () { openChat(conversation.id); }
+      });
     }
 
     /* ---- new conversation: one company (and branch) or several at once ---- */

@@ -43,6 +43,15 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
     return page;
   }
 
+  /// The kinds of request (script, xhr, fetch, …) the page makes to the API, as it goes.
+  function apiRequestKinds(page) {
+    const kinds = new Set();
+    page.on('request', (request) => {
+      if (request.url().startsWith(`${deployment.customerNode.url}/v1/`)) kinds.add(request.resourceType());
+    });
+    return kinds;
+  }
+
   /// The operator answers the newest conversation through the API; the page must show it.
   async function operatorAnswers(page, customerText, answer) {
     const { conversations } = await api(deployment.operatorNode, 'GET', '/v1/conversations', null, operator.token);
@@ -79,10 +88,7 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
 
   test('embedded on another origin, JSONP carries everything', { timeout: 120_000 }, async () => {
     const page = await newPage();
-    const kinds = new Set();
-    page.on('request', (request) => {
-      if (request.url().startsWith(`${deployment.customerNode.url}/v1/`)) kinds.add(request.resourceType());
-    });
+    const kinds = apiRequestKinds(page);
     await page.goto(`${embedder.origin}/shop.html?via=jsonp`);
     await page.click('text=Chat with us');
     await customerStartsInWidget(page, 'Nina', 'embedded over JSONP');
@@ -94,10 +100,7 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
 
   test('embedded on an allowed origin, the widget uses CORS and WebSocket', { timeout: 120_000 }, async () => {
     const page = await newPage({ width: 1000, height: 700 });
-    const kinds = new Set();
-    page.on('request', (request) => {
-      if (request.url().startsWith(`${deployment.customerNode.url}/v1/`)) kinds.add(request.resourceType());
-    });
+    const kinds = apiRequestKinds(page);
     await page.goto(`${embedder.origin}/shop.html`);
     await page.click('text=Chat with us');
     await customerStartsInWidget(page, 'Oleg', 'embedded over CORS');
@@ -134,10 +137,7 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
   test('an IE6/7-like browser (no JSON, no CORS, no XDomainRequest) picks JSONP by itself', { timeout: 120_000 }, async () => {
     const page = await newPage();
     await page.addInitScript(emulateIE7);
-    const kinds = new Set();
-    page.on('request', (request) => {
-      if (request.url().startsWith(`${deployment.customerNode.url}/v1/`)) kinds.add(request.resourceType());
-    });
+    const kinds = apiRequestKinds(page);
     await page.goto(`${embedder.origin}/shop.html`);
     await page.click('text=Chat with us');
     await customerStartsInWidget(page, 'Mila', 'asked from IE7');
