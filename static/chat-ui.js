@@ -79,6 +79,29 @@ var SwitchboardUI = (function (window, document) {
     return box;
   }
 
+  /*
+   * A value kept in localStorage or sessionStorage (`area`) as JSON. Where storage is missing
+   * or refused (IE6/7, private modes) it lives only as long as the page.
+   */
+  function Saved(area, key) { this.area = area; this.key = key; }
+
+  Saved.prototype.load = function () {
+    try {
+      var storage = window[this.area];
+      var text = storage && storage.getItem(this.key);
+      return text ? window.Switchboard.parse(text) : null;
+    } catch (e) { return null; }
+  };
+
+  Saved.prototype.save = function (value) {
+    try {
+      var storage = window[this.area];
+      if (!storage) { return; }
+      if (value) { storage.setItem(this.key, window.Switchboard.stringify(value)); }
+      else { storage.removeItem(this.key); }
+    } catch (e) { /* refused: kept for this page only */ }
+  };
+
   function pad2(n) { return n < 10 ? '0' + n : String(n); }
 
   /* HH:MM now at a place `offsetMinutes` from UTC. */
@@ -370,6 +393,7 @@ var SwitchboardUI = (function (window, document) {
     field: field,
     button: button,
     problem: problem,
+    Saved: Saved,
     liveThread: liveThread,
     conversationRow: conversationRow,
     HiddenCounter: HiddenCounter,

@@ -10,7 +10,8 @@
   var setText = UI.setText;
   var problem = UI.problem;
   var labelled = UI.field;
-  var storageKey = 'switchboard.operator';
+  // Signed in per tab: closing it signs out.
+  var saved = new UI.Saved('sessionStorage', 'switchboard.operator');
   var transport = window.Switchboard.transportFromLocation() || 'auto';
 
   var session = null;       // {token, operator}
@@ -25,20 +26,6 @@
   var status = document.getElementById('connection');
   var heading = document.getElementById('company');
   var signOut = document.getElementById('sign-out');
-
-  function store(value) {
-    try {
-      if (value) { window.sessionStorage.setItem(storageKey, window.Switchboard.stringify(value)); }
-      else { window.sessionStorage.removeItem(storageKey); }
-    } catch (e) { /* no storage: signed in for this page only */ }
-  }
-
-  function restore() {
-    try {
-      var saved = window.sessionStorage && window.sessionStorage.getItem(storageKey);
-      return saved ? window.Switchboard.parse(saved) : null;
-    } catch (e) { return null; }
-  }
 
   /* ---- sign in ---- */
   function showLogin(message) {
@@ -70,7 +57,7 @@
           return;
         }
         session = { token: answer.token, operator: answer.operator };
-        store(session);
+        saved.save(session);
         begin();
       });
     });
@@ -125,7 +112,7 @@
     client = null;
     session = null;
     current = null;
-    store(null);
+    saved.save(null);
     showLogin(message);
   }
   on(signOut, 'click', function () { logout(); });
@@ -296,6 +283,6 @@
     });
   }
 
-  session = restore();
+  session = saved.load();
   if (session && session.token) { begin(); } else { showLogin(); }
 }(window, document));

@@ -69,9 +69,10 @@
     var pageOrigin = window.location.protocol + '//' + window.location.host;
     if (base.toLowerCase() === pageOrigin.toLowerCase()) { base = ''; }
     var transport = window.Switchboard.transportFromLocation() || settings.transport || 'auto';
-    var storageKey = 'switchboard.customer:' + (base || pageOrigin);
+    // The customer's identity stays on this device, per Switchboard server.
+    var saved = new UI.Saved('localStorage', 'switchboard.customer:' + (base || pageOrigin));
 
-    var me = loadIdentity();
+    var me = saved.load();
     var client = null;
     var current = null;       // the open chat: {conversation, thread, readSent}
     var currentView = '';
@@ -129,20 +130,9 @@
     var button = UI.button;
 
     /* ---- identity ---- */
-    function loadIdentity() {
-      try {
-        var saved = window.localStorage && window.localStorage.getItem(storageKey);
-        return saved ? window.Switchboard.parse(saved) : null;
-      } catch (e) { return null; }
-    }
-
     function saveIdentity(identity) {
       me = identity;
-      try {
-        if (window.localStorage) {
-          window.localStorage.setItem(storageKey, window.Switchboard.stringify(identity));
-        }
-      } catch (e) { /* private mode: the chat lasts as long as the page */ }
+      saved.save(identity);
     }
 
     function localZone() {
@@ -193,7 +183,7 @@
         onReset: function () { if (current) { openChat(current.conversation.id); } else { showHome(); } },
         onUnauthorized: function () {
           client.stop();
-          try { window.localStorage.removeItem(storageKey); } catch (e) { /* nothing saved */ }
+          saved.save(null);
           me = null;
           showRegister();
         }

@@ -185,6 +185,11 @@ describe(`widget and console features (${h.BACKEND})`, () => {
       'two conversations on the home list');
     const titles = await page.$$eval('.sb-row-title', (items) => items.map((i) => i.textContent).sort());
     assert.deepEqual(titles, [seed.name, tea.name].sort());
+    // The widget remembers its customer on this device.
+    await page.reload();
+    await h.waitInPage(page, () => document.querySelectorAll('.sb-view-home .sb-row').length === 2, null,
+      'the same two conversations after a reload');
+    assert.equal(await page.locator('input[name=name]').count(), 0, 'no second introduction');
 
     // The Tea House operator follows the e-mail link straight into the chat.
     const login = await (await fetch(`${deployment.operatorNode.url}/v1/operators/login`, {
