@@ -296,6 +296,8 @@ var Switchboard = (function (window, document) {
     this.sending = false;
     this.sendTimer = null;
     this.state = { status: 'connecting', transport: this.transports[0], retryIn: 0 };
+    // The browser knows when the network is back: do not sit out the backoff then.
+    listen(window, 'online', function () { self.retryNow(); });
     setTimeout(function () { self.connect(); }, 0);
   }
 
@@ -454,13 +456,16 @@ var Switchboard = (function (window, document) {
   Client.prototype.opened = function () {
     this.attempt = 0;
     this.setState('connected');
-    // The server is back: a send waiting out its backoff goes now.
-    if (this.sendTimer) {
-      clearTimeout(this.sendTimer);
-      this.sendTimer = null;
-      this.sending = false;
-      this.flush();
-    }
+    this.kickOutbox();
+  };
+
+  /* The server is back: a send waiting out its backoff goes now. */
+  Client.prototype.kickOutbox = function () {
+    if (!this.sendTimer) { return; }
+    clearTimeout(this.sendTimer);
+    this.sendTimer = null;
+    this.sending = false;
+    this.flush();
   };
 
   Client.prototype.failed = function (err, countAttempt) {
@@ -502,8 +507,11 @@ var Switchboard = (function (window, document) {
 
   /* Reconnect now (e.g. when the browser says it is back online). */
   Client.prototype.retryNow = function () {
-    if (this.stopped || !this.timer) { return; }
+    if (this.stopped) { return; }
+    this.kickOutbox();
+    if (!this.timer) { return; }
     clearTimeout(this.timer);
+    this.timer = null;
     this.attempt = 0;
     this.connect();
   };

@@ -162,18 +162,17 @@ fn request_span(request: &Request) -> tracing::Span {
     )
 }
 
-/// The query string with the value of every secret-bearing parameter replaced.
+/// The query string with the value of every secret-bearing parameter replaced: tokens, and
+/// the JSONP tunnel's `body` (a login's password, a message's text).
 pub fn redact_query(query: Option<&str>) -> String {
+    const SECRET: [&str; 4] = ["access_token", "token", "body", "sig"];
     let Some(query) = query else {
         return String::new();
     };
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((key, _))
-                if key.eq_ignore_ascii_case("access_token")
-                    || key.eq_ignore_ascii_case("token") =>
-            {
+            Some((key, _)) if SECRET.iter().any(|s| key.eq_ignore_ascii_case(s)) => {
                 format!("{key}=[redacted]")
             }
             _ => pair.to_owned(),
@@ -242,6 +241,12 @@ mod tests {
         assert_eq!(
             redact_query(Some("ACCESS_TOKEN=x")),
             "ACCESS_TOKEN=[redacted]"
+        );
+        assert_eq!(
+            redact_query(Some(
+                "callback=cb&method=POST&path=%2Fv1%2Foperators%2Flogin&body=%7B%22password%22%3A%22x%22%7D"
+            )),
+            "callback=cb&method=POST&path=%2Fv1%2Foperators%2Flogin&body=[redacted]"
         );
         assert_eq!(redact_query(None), "");
     }

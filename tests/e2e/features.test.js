@@ -208,4 +208,30 @@ describe(`widget and console features (${h.BACKEND})`, () => {
     await p.waitForConversation([operator], ['Who has oat milk?'], [], 'the deep-linked chat');
     assert.match(await operator.locator('.sb-client').textContent(), /^Gleb/);
   });
+
+  test('the console works from the keyboard alone', { timeout: 120_000 }, async () => {
+    const page = await newPage({ viewport: { width: 1100, height: 720 } });
+    await page.goto(`${deployment.operatorNode.url}/console`);
+    // The e-mail field has the focus; Tab moves on, Enter submits.
+    await page.keyboard.type(seed.email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(seed.password);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.sb-row');
+    // Tab through the page until a conversation row has the focus, then open it.
+    for (let i = 0; i < 10; i++) {
+      const onRow = await page.evaluate(() => document.activeElement.className.indexOf('sb-row') !== -1);
+      if (onRow) break;
+      await page.keyboard.press('Tab');
+    }
+    const focused = await page.evaluate(() => document.activeElement.className);
+    assert.match(focused, /sb-row/, 'a conversation row can take the focus');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.sb-thread .sb-input');
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'sb-input', 'the reply box has the focus');
+    await page.keyboard.type('Typed without a mouse');
+    await page.keyboard.press('Enter');
+    await h.waitInPage(page, () => Array.prototype.some.call(document.querySelectorAll('.sb-message[data-id] .sb-text'),
+      (t) => t.textContent === 'Typed without a mouse'), null, 'the keyboard reply stored');
+  });
 });
