@@ -272,6 +272,8 @@
       text.setAttribute('maxlength', '4000');
       var send = button('Send', 'sb-button sb-primary', 'submit');
       body.appendChild(field('Find a company', search));
+      body.appendChild(el('p', 'sb-hint sb-pad', 'Tick several companies to ask them all at once ' +
+        '(a branch is chosen only when you ask one company).'));
       body.appendChild(results);
       form.appendChild(field('Your question', text));
       form.appendChild(send);

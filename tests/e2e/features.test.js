@@ -180,6 +180,7 @@ describe(`widget and console features (${h.BACKEND})`, () => {
       await page.locator('.sb-company', { hasText: name }).locator('input[type=checkbox]').check();
     }
     await page.fill('.sb-view-new textarea', 'Who has oat milk?');
+    await h.screenshot(page, `${h.BACKEND}-features-new-conversation`);
     await page.click('.sb-view-new button[type=submit]');
     await h.waitInPage(page, () => document.querySelectorAll('.sb-view-home .sb-row').length === 2, null,
       'two conversations on the home list');
@@ -190,6 +191,14 @@ describe(`widget and console features (${h.BACKEND})`, () => {
     await h.waitInPage(page, () => document.querySelectorAll('.sb-view-home .sb-row').length === 2, null,
       'the same two conversations after a reload');
     assert.equal(await page.locator('input[name=name]').count(), 0, 'no second introduction');
+    await h.screenshot(page, `${h.BACKEND}-features-customer-home`);
+    // The link in the customer's e-mails opens the chat itself.
+    const mine = await page.evaluate(() => document.querySelector('.sb-widget').switchboard.token);
+    const own = await (await fetch(`${deployment.customerNode.url}/v1/conversations`, {
+      headers: { authorization: `Bearer ${mine}` },
+    })).json();
+    await page.goto(`${deployment.customerNode.url}/?conversation=${own.conversations[0].id}`);
+    await p.waitForConversation([page], ['Who has oat milk?'], [], 'the chat from the e-mail link');
 
     // The Tea House operator follows the e-mail link straight into the chat.
     const login = await (await fetch(`${deployment.operatorNode.url}/v1/operators/login`, {
@@ -233,5 +242,17 @@ describe(`widget and console features (${h.BACKEND})`, () => {
     await page.keyboard.press('Enter');
     await h.waitInPage(page, () => Array.prototype.some.call(document.querySelectorAll('.sb-message[data-id] .sb-text'),
       (t) => t.textContent === 'Typed without a mouse'), null, 'the keyboard reply stored');
+
+    // The same console on a phone-sized screen.
+    const phone = await newPage({ viewport: { width: 390, height: 800 } });
+    await phone.goto(`${deployment.operatorNode.url}/console`);
+    await phone.fill('input[type=email]', seed.email);
+    await phone.fill('input[type=password]', seed.password);
+    await phone.press('input[type=password]', 'Enter');
+    await phone.locator('.sb-row').first().click();
+    await phone.waitForSelector('.sb-thread .sb-input');
+    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `nothing sticks out sideways on a phone (${width}px wide)`);
+    await h.screenshot(phone, `${h.BACKEND}-features-operator-phone`);
   });
 });
