@@ -272,6 +272,15 @@ var Switchboard = (function (window, document) {
     return { abort: function () { finished = true; clearTimeout(timer); xhr.abort(); } };
   }
 
+  /*
+   * Run `fn` once the page has loaded. A long-poll script or request started earlier holds
+   * the load event back, and the browser shows the page as loading for the whole poll.
+   */
+  function afterLoad(fn) {
+    if (document.readyState === 'complete') { setTimeout(fn, 0); return; }
+    listen(window, 'load', function () { setTimeout(fn, 0); });
+  }
+
   /* ---- the client ---- */
 
   function Client(options) {
@@ -298,7 +307,7 @@ var Switchboard = (function (window, document) {
     this.state = { status: 'connecting', transport: this.transports[0], retryIn: 0 };
     // The browser knows when the network is back: do not sit out the backoff then.
     listen(window, 'online', function () { self.retryNow(); });
-    setTimeout(function () { self.connect(); }, 0);
+    afterLoad(function () { self.connect(); });
   }
 
   Client.prototype.setState = function (status, retryIn) {

@@ -15,6 +15,7 @@ use axum::{
 };
 use serde::Deserialize;
 use tower::ServiceExt;
+use utoipa::IntoParams;
 
 use super::Error;
 
@@ -78,8 +79,9 @@ pub(super) fn error_json(error: &Error) -> String {
     .to_string()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub(super) struct TunnelQuery {
+    /// The name of the function to call with the answer (`^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$`).
     callback: Option<String>,
     /// `GET`, `POST`, `PATCH`, `PUT` or `DELETE`; default `GET`.
     method: Option<String>,
@@ -87,12 +89,16 @@ pub(super) struct TunnelQuery {
     path: Option<String>,
     /// The JSON request body, as text.
     body: Option<String>,
+    /// The caller's token (a script tag cannot send headers).
     access_token: Option<String>,
 }
 
 /// `GET /v1/jsonp?callback=cb&method=POST&path=/v1/…&body={…}&access_token=…` answers
 /// `/**/cb({"status":201,"body":{…}});` with the inner call's status and JSON body.
 /// Streams (`/v1/events…`, `/v1/ws`) and the tunnel itself cannot be tunnelled.
+#[utoipa::path(get, path = "/v1/jsonp", tag = "events", params(TunnelQuery),
+    responses((status = 200, description = "`/**/callback({\"status\":N,\"body\":…});` as application/javascript"),
+              (status = 400, body = super::error::ErrorBody, description = "callback is not a plain JavaScript name")))]
 pub(super) async fn tunnel(
     State(api): State<Router>,
     query: Result<Query<TunnelQuery>, axum::extract::rejection::QueryRejection>,

@@ -78,6 +78,7 @@ pub struct ApiContext {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Switchboard", description = "Customer-to-company messaging API."),
+    paths(jsonp::tunnel),
     tags(
         (name = "customers"), (name = "operators"), (name = "companies"),
         (name = "conversations"), (name = "events"), (name = "notifications"), (name = "admin"), (name = "ops")

@@ -33,6 +33,7 @@ async fn health_readiness_metrics_and_openapi(backend: TestBackend) {
         "/v1/conversations/{id}/messages",
         "/v1/conversations/batch",
         "/v1/admin/companies",
+        "/v1/jsonp",
     ] {
         assert!(
             openapi["paths"][path].is_object(),

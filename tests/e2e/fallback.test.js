@@ -96,6 +96,13 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
     await operatorAnswers(page, 'embedded over JSONP', 'answered over JSONP');
     assert.deepEqual([...kinds], ['script'], 'every API call was a <script> request');
     await h.screenshot(page, `${h.BACKEND}-embedded-jsonp-customer`);
+    // A parked JSONP poll must not keep the page "loading": reloaded, the shop's page finishes
+    // loading at once, and the chat comes back live.
+    await page.reload({ waitUntil: 'load', timeout: 10_000 });
+    await page.click('text=Chat with us');
+    await p.waitLive(page, 'JSONP');
+    await h.sleep(1000);
+    assert.equal(await page.evaluate(() => document.readyState), 'complete');
   });
 
   test('embedded on an allowed origin, the widget uses CORS and WebSocket', { timeout: 120_000 }, async () => {
