@@ -19,6 +19,7 @@
   var company = null;       // the operator's company, with branches
   var branchFilter = '';
   var current = null;       // the open chat: {conversation, thread, readSent}
+  var chatId = null;        // the chat on screen (also while it loads)
   var unseenWhileHidden = new UI.HiddenCounter(function () { markRead(); });
   var refreshTimer = null;
 
@@ -91,7 +92,10 @@
         setText(status, UI.connectionLabel(state));
         status.className = 'sb-status sb-' + state.status;
       },
-      onReset: function () { refreshList(); if (current) { openChat(current.conversation.id); } },
+      onStart: function () {
+        refreshList();
+        if (chatId) { openChat(chatId); }
+      },
       onUnauthorized: function () { logout('Your session ended; sign in again.'); }
     });
     client.api('GET', '/v1/companies/' + session.operator.company_id, null, function (err, answer) {
@@ -100,9 +104,9 @@
       setText(heading, company.name);
       branchChoice();
     });
-    refreshList();
+    // The chat in the address (a link from an e-mail or a push) opens once the client starts.
     var wanted = /[?&]conversation=(\d+)/.exec(window.location.search);
-    if (wanted) { openChat(Number(wanted[1])); }
+    chatId = wanted ? Number(wanted[1]) : null;
     // Clocks and waiting times move on their own.
     setInterval(function () { if (client) { renderList(lastList); } }, 30000);
   }
@@ -112,6 +116,7 @@
     client = null;
     session = null;
     current = null;
+    chatId = null;
     saved.save(null);
     showLogin(message);
   }
@@ -249,6 +254,7 @@
 
   /* ---- one chat ---- */
   function openChat(id) {
+    chatId = id;
     UI.clear(chatPane);
     var chat = { conversation: null, thread: null, readSent: 0, customerName: 'Client' };
     current = null;

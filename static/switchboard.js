@@ -10,7 +10,7 @@
  *     transport: 'auto',                  // or 'ws' | 'sse' | 'longpoll' | 'jsonp'
  *     onEvent: function (event) {},       // {seq, type, data}; typing has no seq
  *     onState: function (state) {},       // {status, transport, retryIn}
- *     onReset: function () {},            // the cursor expired: reload what is shown
+ *     onStart: function () {},            // load what the page shows now (see below)
  *     onUnauthorized: function () {}
  *   });
  *   client.api('GET', '/v1/conversations', null, function (err, body, status) {});
@@ -21,6 +21,12 @@
  * so nothing is lost; events at or below it are dropped, so nothing is shown twice. A
  * transport that cannot connect while the server answers plain requests is given up for the
  * next one; when the server itself is down the client waits with backoff and jitter instead.
+ *
+ * onStart runs once the client knows where the inbox's head is, before any event is handed
+ * over: at first, and again whenever it had to start over because the server no longer has
+ * events it had seen (cursor expired, or the server restored from a backup). Whatever the page
+ * loads from the API then is as new as the head or newer, so together with the events that
+ * follow nothing falls in between; an item in both is the same item (dedupe by id).
  *
  * Sending: every message carries a client_msg_id and is retried until the server answers, in
  * order, one at a time per client; the server stores a retried message once.
@@ -293,7 +299,7 @@ var Switchboard = (function (window, document) {
     this.transportIndex = 0;
     this.onEvent = options.onEvent || function () {};
     this.onState = options.onState || function () {};
-    this.onReset = options.onReset || function () {};
+    this.onStart = options.onStart || function () {};
     this.onUnauthorized = options.onUnauthorized || function () {};
     this.cursor = options.cursor === undefined ? null : options.cursor;
     this.attempt = 0;       // failed tries in a row, for backoff
@@ -337,6 +343,7 @@ var Switchboard = (function (window, document) {
       this.poll(0, function (err, answer) {
         if (err) { self.failed(err, true); return; }
         self.cursor = answer.cursor;
+        self.onStart();
         self.connect();
       });
       return;
@@ -485,10 +492,11 @@ var Switchboard = (function (window, document) {
       this.onUnauthorized(err);
       return;
     }
-    if (err.status === 410 || err.code === 'bad_cursor') {
-      // Events we never saw are gone: start from the head and let the page reload.
+    var startOver = err.status === 410 || err.code === 'bad_cursor';
+    if (startOver) {
+      // Events we never saw are gone, or the server went back in time: start again from the
+      // head (onStart then tells the page to reload).
       this.cursor = null;
-      this.onReset(err);
     }
     if (this.failures >= 2 && this.transportIndex < this.transports.length - 1) {
       this.transportIndex += 1;
@@ -496,7 +504,7 @@ var Switchboard = (function (window, document) {
       this.attempt = 0;
     }
     if (countAttempt) { this.attempt += 1; }
-    var delay = err.status === 410 ? 0 : backoff(this.attempt, 500, 30000);
+    var delay = startOver ? 0 : backoff(this.attempt, 500, 30000);
     this.setState(this.attempt > 1 ? 'offline' : 'reconnecting', delay);
     this.timer = setTimeout(function () { self.connect(); }, delay);
   };

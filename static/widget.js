@@ -75,6 +75,8 @@
     var me = saved.load();
     var client = null;
     var current = null;       // the open chat: {conversation, thread, readSent}
+    var chatId = null;        // the chat on screen (also while it loads)
+    var started = false;      // the client has found the inbox's head once
     var currentView = '';
     var unseenWhileHidden = new UI.HiddenCounter(function () { markRead(); });
 
@@ -120,7 +122,8 @@
       currentView = name;
       body.className = 'sb-body sb-view-' + name;
       setText(title, heading);
-      back.style.display = name === 'home' || name === 'register' ? 'none' : '';
+      back.style.display = name === 'home' || name === 'register' || name === 'wait' ? 'none' : '';
+      chatId = null;
       if (current) { current = null; }
     }
 
@@ -180,7 +183,19 @@
           setText(status, UI.connectionLabel(state));
           status.className = 'sb-status sb-' + state.status;
         },
-        onReset: function () { if (current) { openChat(current.conversation.id); } else { showHome(); } },
+        onStart: function () {
+          if (!started) {
+            started = true;
+            var wanted = /[?&]conversation=(\d+)/.exec(window.location.search);
+            if (wanted) { openChat(Number(wanted[1])); }
+            else if (settings.company) { showNew(settings.company); }
+            else { showHome(); }
+          } else if (currentView === 'chat' && chatId) {
+            openChat(chatId);
+          } else if (currentView === 'home') {
+            showHome();
+          }
+        },
         onUnauthorized: function () {
           client.stop();
           saved.save(null);
@@ -189,10 +204,8 @@
         }
       });
       root.switchboard = client;
-      var wanted = /[?&]conversation=(\d+)/.exec(window.location.search);
-      if (wanted) { openChat(Number(wanted[1])); }
-      else if (settings.company) { showNew(settings.company); }
-      else { showHome(); }
+      view('wait', 'Messages');
+      body.appendChild(el('p', 'sb-empty', 'Connecting…'));
     }
 
     function onEvent(event) {
@@ -366,6 +379,7 @@
     /* ---- one chat ---- */
     function openChat(id) {
       view('chat', 'Chat');
+      chatId = id;
       var header = el('p', 'sb-chat-place', '');
       body.appendChild(header);
       var chat = { conversation: null, readSent: 0, thread: null };

@@ -220,8 +220,11 @@ async fn a_dropped_connection_loses_nothing(backend: TestBackend) {
             .count(),
         CHATS
     );
+    // A job the broker redelivers after the drop is decided again and finds the e-mail already
+    // sent (it may log that as suppressed): one sent step per message, never two.
     for conversation in conversations {
         let steps = trail(&app, conversation).await;
-        assert_eq!(steps.len(), 2, "{steps:#?}");
+        let sent: Vec<_> = steps.iter().filter(|s| s["status"] == "sent").collect();
+        assert_eq!(sent.len(), 2, "{steps:#?}");
     }
 }
