@@ -53,7 +53,10 @@
     }, 20);
   }
 
-  stylesheet(assets + 'switchboard.css');
+  var links = document.getElementsByTagName('link');
+  var styled = false;
+  for (var l = 0; l < links.length; l++) { styled = styled || /switchboard\.css$/.test(links[l].href); }
+  if (!styled) { stylesheet(assets + 'switchboard.css'); }
   var steps = [];
   if (!window.Switchboard) { steps.push(assets + 'switchboard.js'); }
   if (!window.SwitchboardUI) { steps.push(assets + 'chat-ui.js'); }
@@ -110,6 +113,7 @@
         if (closed) { UI.removeClass(root, 'sb-closed'); } else { UI.addClass(root, 'sb-closed'); }
         launcher.setAttribute('aria-expanded', closed ? 'true' : 'false');
         setText(launcher, closed ? 'Close chat' : 'Chat with us');
+        if (closed) { markRead(); }
       });
     }
     (host || document.body).appendChild(root);
@@ -235,8 +239,10 @@
       }
     }
 
+    /* Read means seen: the chat is open, the page visible and the panel not folded away. */
     function markRead() {
-      if (!current || UI.pageHidden() || !current.thread.lastOtherId) { return; }
+      var folded = (' ' + root.className + ' ').indexOf(' sb-closed ') !== -1;
+      if (!current || folded || UI.pageHidden() || !current.thread.lastOtherId) { return; }
       if (current.thread.lastOtherId <= current.readSent) { return; }
       current.readSent = current.thread.lastOtherId;
       client.reliable('POST', '/v1/conversations/' + current.conversation.id + '/read',

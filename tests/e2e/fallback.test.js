@@ -60,6 +60,7 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
     await api(deployment.operatorNode, 'POST', `/v1/conversations/${conversation.id}/messages`,
       { text: answer, client_msg_id: `op-${Date.now()}` }, operator.token);
     await p.waitForConversation([page], [customerText, answer], [], 'the answer arrives');
+    return conversation.id;
   }
 
   test('without EventSource and WebSocket the widget falls back to long-poll by itself', { timeout: 120_000 }, async () => {
@@ -112,9 +113,23 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
     await page.click('text=Chat with us');
     await customerStartsInWidget(page, 'Oleg', 'embedded over CORS');
     await p.waitLive(page, 'WebSocket');
-    await operatorAnswers(page, 'embedded over CORS', 'answered over WebSocket');
+    const conversation = await operatorAnswers(page, 'embedded over CORS', 'answered over WebSocket');
     assert.ok(!kinds.has('script'), `no JSONP was needed (${[...kinds]})`);
     await h.screenshot(page, `${h.BACKEND}-embedded-cors-customer`);
+
+    // Folded away, the widget still receives but does not claim the customer read anything.
+    const readUpTo = async () => (await api(deployment.operatorNode, 'GET', `/v1/conversations/${conversation}`,
+      null, operator.token)).read_up_to.customer;
+    await page.click('text=Close chat');
+    const late = await api(deployment.operatorNode, 'POST', `/v1/conversations/${conversation}/messages`,
+      { text: 'sent while the chat was folded', client_msg_id: `fold-${Date.now()}` }, operator.token);
+    await p.waitForConversation([page], ['embedded over CORS', 'answered over WebSocket', 'sent while the chat was folded'],
+      [], 'the message reaches the folded widget');
+    await h.sleep(500);
+    assert.ok(await readUpTo() < late.message.id, 'not read while folded');
+    await page.click('text=Chat with us');
+    for (let i = 0; i < 100 && await readUpTo() < late.message.id; i++) await h.sleep(100);
+    assert.equal(await readUpTo(), late.message.id, 'read once the chat is open again');
   });
 
   test('an IE8/9-like browser on another origin talks through XDomainRequest', { timeout: 120_000 }, async () => {
