@@ -255,4 +255,26 @@ describe(`widget and console features (${h.BACKEND})`, () => {
     assert.ok(width <= 390, `nothing sticks out sideways on a phone (${width}px wide)`);
     await h.screenshot(phone, `${h.BACKEND}-features-operator-phone`);
   });
+
+  test('Web Push: the offer registers the service worker and reports what the browser allowed', { timeout: 120_000 }, async () => {
+    const url = deployment.customerNode.url;
+    const page = await newPage();
+    await page.context().grantPermissions(['notifications'], { origin: url });
+    await page.goto(`${url}/`);
+    await page.fill('input[name=name]', 'Pavel');
+    await page.press('input[name=name]', 'Enter');
+    await page.click('text=Notify me on this device');
+    // This machine's Chromium cannot reach a push service, so subscribing fails; the page
+    // must say so rather than claim notifications are on.
+    const outcome = await h.waitInPage(page, () => {
+      const offer = document.querySelector('.sb-quiet');
+      return offer && /^(Notifications are on|Could not turn notifications on)$/.test(offer.textContent) && offer.textContent;
+    }, null, 'the outcome of the push subscription', 30_000);
+    const scope = await page.evaluate(async () => {
+      const registration = await navigator.serviceWorker.getRegistration();
+      return registration && registration.scope;
+    });
+    assert.equal(scope, `${url}/`, 'sw.js registered for the whole site');
+    assert.ok(outcome);
+  });
 });
