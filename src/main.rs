@@ -93,7 +93,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     println!();
     println!("  Switchboard is running at {base}");
-    println!("  Web page:          {base}/");
+    println!("  Customer widget:   {base}/");
+    println!("  Operator console:  {base}/console");
     println!("  API description:   {base}/openapi.json");
     let demo_exists = ctx
         .store

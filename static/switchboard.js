@@ -301,7 +301,7 @@ var Switchboard = (function (window, document) {
     this.onState = options.onState || function () {};
     this.onStart = options.onStart || function () {};
     this.onUnauthorized = options.onUnauthorized || function () {};
-    this.cursor = options.cursor === undefined ? null : options.cursor;
+    this.cursor = null;     // the last seq seen; null until the head is known
     this.attempt = 0;       // failed tries in a row, for backoff
     this.failures = 0;      // failed opens of the current transport while the server answered
     this.connection = null;
