@@ -145,6 +145,14 @@ var SwitchboardUI = (function (window, document) {
     return 'Connecting · ' + via + '…';
   }
 
+  /* A client's onState handler that shows the connection state in `node`. */
+  function showsState(node) {
+    return function (state) {
+      setText(node, connectionLabel(state));
+      node.className = 'sb-status sb-' + state.status;
+    };
+  }
+
   /* A short tone without any sound file; silently nothing where Web Audio is missing. */
   var audio = null;
   function beep() {
@@ -406,7 +414,7 @@ var SwitchboardUI = (function (window, document) {
     timeOf: timeOf,
     waitingSince: waitingSince,
     placeLabel: placeLabel,
-    connectionLabel: connectionLabel,
+    showsState: showsState,
     beep: beep,
     notify: notify,
     pageHidden: pageHidden,

@@ -88,10 +88,7 @@
       token: session.token,
       transport: transport,
       onEvent: onEvent,
-      onState: function (state) {
-        setText(status, UI.connectionLabel(state));
-        status.className = 'sb-status sb-' + state.status;
-      },
+      onState: UI.showsState(status),
       onStart: function () {
         refreshList();
         if (chatId) { openChat(chatId); }

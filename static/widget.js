@@ -183,10 +183,7 @@
         token: me.token,
         transport: transport,
         onEvent: onEvent,
-        onState: function (state) {
-          setText(status, UI.connectionLabel(state));
-          status.className = 'sb-status sb-' + state.status;
-        },
+        onState: UI.showsState(status),
         onStart: function () {
           if (!started) {
             started = true;
