@@ -34,6 +34,8 @@
 var Switchboard = (function (window, document) {
   var ORDER = ['ws', 'sse', 'longpoll', 'jsonp'];
   var POLL_SECONDS = 25;
+  // IE's longest address is 2083 characters; a JSONP call carries its body in the address.
+  var MAX_SCRIPT_URL = 2000;
   var EVENT_TYPES = ['message.created', 'conversation.created', 'conversation.read',
     'notification', 'typing'];
 
@@ -234,6 +236,14 @@ var Switchboard = (function (window, document) {
         addQuery(opts.base + '/v1/jsonp', {
           method: method, path: opts.path, body: body, access_token: opts.token
         });
+      if (scriptUrl.length > MAX_SCRIPT_URL) {
+        // IE cuts longer addresses; the call could never arrive, so say so instead of retrying.
+        setTimeout(function () {
+          done({ status: 413, code: 'too_long_for_this_browser',
+            message: 'too long for this browser: please split it into shorter messages' }, null, 413);
+        }, 0);
+        return { abort: function () {} };
+      }
       return jsonp(scriptUrl, opts.timeoutMs || 30000, function (err, value) {
         if (err) { if (!err.aborted) { answer(0, null); } return; }
         if (direct) { answer(value && value.error ? value.status : 200, stringify(value)); return; }

@@ -167,6 +167,12 @@ describe(`transport fallback and cross-origin embedding (${h.BACKEND})`, () => {
     await p.waitLive(page, 'JSONP');
     await operatorAnswers(page, 'asked from IE7', 'answered with "quotes", \\ and ünïcödé ✓');
     assert.deepEqual([...kinds], ['script']);
+    // A message too long for an address IE would keep is refused on the page, not retried forever.
+    await p.say(page, 'длинное сообщение '.repeat(40));
+    await h.waitInPage(page, () => {
+      const failed = document.querySelector('.sb-failed .sb-meta');
+      return failed && failed.textContent.indexOf('not sent: too long for this browser') === 0;
+    }, null, 'the long message marked as not sent');
   });
 
   async function customerStartsInWidget(page, name, text) {
