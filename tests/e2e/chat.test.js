@@ -28,6 +28,12 @@ describe(`chat on every transport (${h.BACKEND})`, () => {
         for (const node of deployment.nodes) {
           console.error(`--- ${node.name} log ---\n${node.log.slice(-40).join('')}`);
         }
+        // What each page showed when it went wrong, next to the other screenshots.
+        for (const [i, context] of contexts.entries()) {
+          for (const page of context.pages()) {
+            await h.screenshot(page, `${h.BACKEND}-${transport}-failed-${i}`).catch(() => {});
+          }
+        }
         throw error;
       } finally {
         for (const context of contexts) await context.close();
