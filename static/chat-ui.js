@@ -102,6 +102,9 @@ var SwitchboardUI = (function (window, document) {
     } catch (e) { /* refused: kept for this page only */ }
   };
 
+  /* Messages per history page. */
+  var HISTORY_PAGE = 50;
+
   function pad2(n) { return n < 10 ? '0' + n : String(n); }
 
   /* HH:MM now at a place `offsetMinutes` from UTC. */
@@ -213,6 +216,9 @@ var SwitchboardUI = (function (window, document) {
     this.button.setAttribute('type', 'submit');
     this.form.appendChild(this.input);
     this.form.appendChild(this.button);
+    this.earlier = button('Earlier messages', 'sb-button sb-quiet sb-earlier');
+    this.earlier.style.display = 'none';
+    this.root.appendChild(this.earlier);
     this.root.appendChild(this.list);
     this.root.appendChild(this.typing);
     this.root.appendChild(this.form);
@@ -239,6 +245,34 @@ var SwitchboardUI = (function (window, document) {
   /* History, newest first as the API gives it. */
   Thread.prototype.setHistory = function (messages) {
     for (var i = messages.length - 1; i >= 0; i--) { this.add(messages[i]); }
+  };
+
+  /*
+   * Load the newest page of history, then older pages on demand ("Earlier messages").
+   * `done(err)` after the first page.
+   */
+  Thread.prototype.loadHistory = function (client, conversationId, done) {
+    var self = this;
+    var oldest = null;
+    function page(first) {
+      var path = '/v1/conversations/' + conversationId + '/messages?limit=' + HISTORY_PAGE +
+        (oldest === null ? '' : '&before=' + oldest);
+      self.earlier.disabled = true;
+      client.api('GET', path, null, function (err, answer) {
+        self.earlier.disabled = false;
+        if (!err) {
+          var keepAt = self.list.scrollHeight - self.list.scrollTop;
+          self.setHistory(answer.messages);
+          if (answer.messages.length) { oldest = answer.messages[answer.messages.length - 1].id; }
+          self.earlier.style.display = answer.has_more ? '' : 'none';
+          // Older messages go above what the reader is looking at; keep their place.
+          if (!first) { self.list.scrollTop = self.list.scrollHeight - keepAt; }
+        }
+        if (first && done) { done(err); }
+      });
+    }
+    on(this.earlier, 'click', function () { page(false); });
+    page(true);
   };
 
   Thread.prototype.isMine = function (message) {

@@ -277,9 +277,8 @@
       chat.thread.setReadUpTo(conversation.read_up_to.customer);
       current = chat;
       renderList(lastList);
-      client.api('GET', '/v1/conversations/' + id + '/messages?limit=100', null, function (e, answer) {
+      chat.thread.loadHistory(client, id, function (e) {
         if (e) { chatPane.appendChild(problem('Could not load the messages.')); return; }
-        chat.thread.setHistory(answer.messages);
         markRead();
       });
       chat.thread.input.focus();

@@ -409,12 +409,10 @@
     }
 
     function loadHistory(chat) {
-      client.api('GET', '/v1/conversations/' + chat.conversation.id + '/messages?limit=100', null,
-        function (err, answer) {
-          if (err) { body.appendChild(problem('Could not load the messages.')); return; }
-          chat.thread.setHistory(answer.messages);
-          markRead();
-        });
+      chat.thread.loadHistory(client, chat.conversation.id, function (err) {
+        if (err) { body.appendChild(problem('Could not load the messages.')); return; }
+        markRead();
+      });
     }
 
     /* ---- Web Push: offered where the browser can, on the server's own origin only ---- */

@@ -277,4 +277,33 @@ describe(`widget and console features (${h.BACKEND})`, () => {
     assert.equal(scope, `${url}/`, 'sw.js registered for the whole site');
     assert.ok(outcome);
   });
+
+  test('history comes in pages: the newest first, earlier ones on request, in order', { timeout: 120_000 }, async () => {
+    const url = deployment.customerNode.url;
+    const post = async (path, body, token) => {
+      const response = await fetch(url + path, {
+        method: 'POST', body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      });
+      return response.json();
+    };
+    const customer = await post('/v1/customers', { name: 'Hanna', city: 'Sochi', timezone: 'Europe/Moscow' });
+    const opened = await post('/v1/conversations', { company_id: seed.companyId, text: 'history 1' }, customer.token);
+    const conversation = opened.conversation.id;
+    const texts = ['history 1'];
+    for (let i = 2; i <= 120; i++) {
+      texts.push(`history ${i}`);
+      await post(`/v1/conversations/${conversation}/messages`, { text: `history ${i}`, client_msg_id: `h${i}` }, customer.token);
+    }
+    const page = await newPage();
+    await page.addInitScript(([key, identity]) => window.localStorage.setItem(key, identity),
+      [`switchboard.customer:${url}`, JSON.stringify({ id: customer.id, token: customer.token, name: 'Hanna' })]);
+    await page.goto(`${url}/?conversation=${conversation}`);
+    await p.waitForConversation([page], texts.slice(70), [], 'the newest page');
+    await page.click('text=Earlier messages');
+    await p.waitForConversation([page], texts.slice(20), [], 'two pages');
+    await page.click('text=Earlier messages');
+    await p.waitForConversation([page], texts, [texts], 'the whole history');
+    assert.equal(await page.locator('.sb-earlier').isVisible(), false, 'nothing earlier to offer');
+  });
 });
