@@ -68,6 +68,7 @@
     var UI = window.SwitchboardUI;
     var el = UI.el;
     var on = UI.on;
+    var setText = UI.setText;
     var base = assets.replace(/\/$/, '');
     var pageOrigin = window.location.protocol + '//' + window.location.host;
     if (base.toLowerCase() === pageOrigin.toLowerCase()) { base = ''; }
@@ -119,7 +120,6 @@
     (host || document.body).appendChild(root);
     on(back, 'click', function () { showHome(); });
 
-    function setText(node, text) { UI.setText(node, text); }
 
     function view(name, heading) {
       UI.clear(body);
@@ -128,7 +128,7 @@
       setText(title, heading);
       back.style.display = name === 'home' || name === 'register' || name === 'wait' ? 'none' : '';
       chatId = null;
-      if (current) { current = null; }
+      current = null;
     }
 
     var problem = UI.problem;
